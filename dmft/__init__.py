@@ -1,0 +1,28 @@
+"""Dynamical mean-field theory of gated neural ODEs.
+
+==========================  =====================================================================
+``Ensemble``, ``Layer``,    the random-network ensemble and its finite-N sampler
+``Gate``, ``Weights``
+``kernels``                 activation registry and Gaussian kernels K(q, q', c), dK/dc
+``fixed_point``             fixed-point variance q*, spectral radius rho, phase
+``spectral_radius``         rho of the flow Jacobian at the fixed point
+``critical_gain``           gain factor that puts rho at 1 (or any target)
+``critical``                the critically rescaled ensemble
+``critical_line``           critical gain factor against the bias spread
+``ConvergenceError``        raised by solvers that do not converge, with diagnostics
+==========================  =====================================================================
+"""
+
+from . import kernels as kernels
+from .ensemble import Ensemble as Ensemble
+from .ensemble import Gate as Gate
+from .ensemble import Layer as Layer
+from .ensemble import Weights as Weights
+from .errors import ConvergenceError as ConvergenceError
+from .static import CriticalLine as CriticalLine
+from .static import FixedPoint as FixedPoint
+from .static import critical as critical
+from .static import critical_gain as critical_gain
+from .static import critical_line as critical_line
+from .static import fixed_point as fixed_point
+from .static import spectral_radius as spectral_radius

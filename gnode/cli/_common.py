@@ -1,0 +1,89 @@
+"""Helpers shared by the subcommands: parsing flow descriptions, JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+import numpy as np
+
+
+def add_flow_arguments(p: argparse.ArgumentParser, *, default_layers: str = "tanh",
+                       default_gain: str | None = None) -> None:
+    """Arguments describing an ensemble: layers, gains, bias spreads, widths, gate, leak, tau."""
+    p.add_argument("--layers", default=default_layers,
+                   help="comma-separated activations of the flow's layers, first to last "
+                        f"(default: {default_layers})")
+    p.add_argument("--gain", "--gains", dest="gains", default=default_gain,
+                   help="one gain for every layer, or a comma-separated list (default 1)")
+    p.add_argument("--bias-std", default="0",
+                   help="bias spread, one value or one per layer (default 0)")
+    p.add_argument("--widths", default=None,
+                   help="hidden-layer widths as multiples of N, comma-separated")
+    p.add_argument("--non-leaky", action="store_true", help="drop the -h term (lam = 0)")
+    p.add_argument("--tau", type=float, default=1.0, help="time constant (default 1)")
+    p.add_argument("--gate-gain", type=float, default=None,
+                   help="add a sigmoid gate with this gain")
+    p.add_argument("--gate-bias-mean", type=float, default=0.0)
+    p.add_argument("--gate-bias-std", type=float, default=0.0)
+    p.add_argument("--noise-std", type=float, default=0.0, help="white-noise amplitude")
+    p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+
+
+def _floats(text: str, name: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip() != ""]
+    except ValueError:
+        raise ValueError(f"{name} must be a comma-separated list of numbers, got {text!r}") from None
+
+
+def ensemble_from_args(args: argparse.Namespace):
+    """Build a :class:`dmft.Ensemble` from the arguments of :func:`add_flow_arguments`."""
+    from dmft.ensemble import Ensemble, Gate, Layer
+
+    acts = [a.strip() for a in args.layers.split(",") if a.strip()]
+    if not acts:
+        raise ValueError("--layers must name at least one activation")
+    L = len(acts)
+
+    def per_layer(values, name, n):
+        if len(values) == 1:
+            return values * n
+        if len(values) != n:
+            raise ValueError(f"{name} must have 1 or {n} values, got {len(values)}")
+        return values
+
+    gains = per_layer(_floats(args.gains or "1", "--gain"), "--gain", L)
+    bias = per_layer(_floats(args.bias_std, "--bias-std"), "--bias-std", L)
+    widths = [1.0] * (L - 1)
+    if args.widths:
+        widths = per_layer(_floats(args.widths, "--widths"), "--widths", L - 1)
+    flow = tuple(Layer(g, a, s, widths[i] if i < L - 1 else 1.0)
+                 for i, (a, g, s) in enumerate(zip(acts, gains, bias, strict=True)))
+    gate = None
+    if args.gate_gain is not None:
+        gate = Gate(args.gate_gain, args.gate_bias_mean, args.gate_bias_std)
+    return Ensemble(flow=flow, gate=gate, leak=not args.non_leaky, tau=args.tau,
+                    noise_std=args.noise_std)
+
+
+def to_jsonable(obj):
+    """Convert numpy scalars/arrays and non-finite floats for ``json.dumps``."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return to_jsonable(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    return obj
+
+
+def print_json(obj) -> None:
+    json.dump(to_jsonable(obj), sys.stdout, indent=2)
+    sys.stdout.write("\n")
