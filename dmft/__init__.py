@@ -14,6 +14,17 @@
 """
 
 from . import kernels as kernels
+from ._phase import phase_diagram as phase_diagram
+from ._sampled import SampledResult as SampledResult
+from ._sampled import SampledTwoTimeResult as SampledTwoTimeResult
+from ._sampled import sampled as sampled
+from ._sampled import sampled_two_time as sampled_two_time
+from ._stationary import StationaryResult as StationaryResult
+from ._stationary import stationary as stationary
+from ._two_time import TwoReplicaResult as TwoReplicaResult
+from ._two_time import TwoTimeResult as TwoTimeResult
+from ._two_time import lyapunov_two_replica as lyapunov_two_replica
+from ._two_time import two_time as two_time
 from .ensemble import Ensemble as Ensemble
 from .ensemble import Gate as Gate
 from .ensemble import Layer as Layer

@@ -304,7 +304,11 @@ class Ensemble:
 
     def scaled(self, factor: float | Sequence[float]) -> Ensemble:
         """The ensemble with every flow gain multiplied by ``factor`` (scalar or one per layer)."""
-        f = np.broadcast_to(np.asarray(factor, dtype=float), (self.depth,))
+        f = np.asarray(factor, dtype=float)
+        if f.ndim > 1 or (f.ndim == 1 and f.size != self.depth):
+            raise ValueError(f"factor must be a scalar or have {self.depth} entries (one per "
+                             f"flow layer), got shape {f.shape}")
+        f = np.broadcast_to(f, (self.depth,))
         return self.replace(flow=tuple(replace(layer, gain=layer.gain * float(fi))
                                        for layer, fi in zip(self.flow, f, strict=True)))
 
@@ -318,7 +322,11 @@ class Ensemble:
 
     def with_bias_std(self, bias_std: float | Sequence[float]) -> Ensemble:
         """The ensemble with the flow bias spreads replaced (scalar: the same for every layer)."""
-        s = np.broadcast_to(np.asarray(bias_std, dtype=float), (self.depth,))
+        s = np.asarray(bias_std, dtype=float)
+        if s.ndim > 1 or (s.ndim == 1 and s.size != self.depth):
+            raise ValueError(f"bias_std must be a scalar or have {self.depth} entries, "
+                             f"got shape {s.shape}")
+        s = np.broadcast_to(s, (self.depth,))
         return self.replace(flow=tuple(replace(layer, bias_std=float(si))
                                        for layer, si in zip(self.flow, s, strict=True)))
 

@@ -142,7 +142,10 @@ def _solve_q(ens: Ensemble, xtol: float) -> tuple[float, float, int, str]:
         return 0.0, 0.0, 0, "non-leaky: statistics evaluated at h* = 0"
     if _flow_vanishes_at_zero(ens):
         return 0.0, 0.0, 0, "F(0) = 0: h* = 0"
-    f = flow_kernel(ens, _Q_SCAN, _Q_SCAN, _Q_SCAN, derivative=False).k - _Q_SCAN
+    # The scan only locates the first sign change: a fixed 401-node rule is ample there, and
+    # the root is then polished with the adaptive rule.
+    f = flow_kernel(ens, _Q_SCAN, _Q_SCAN, _Q_SCAN, derivative=False,
+                    n_quad_diag=401).k - _Q_SCAN
     if f[0] <= 0.0:   # K_F(0) >= 0 always; equality means q* = 0
         return 0.0, abs(float(f[0])), 0, "q* = 0"
     neg = np.flatnonzero(f <= 0.0)
@@ -219,10 +222,12 @@ def fixed_point(ens: Ensemble, *, xtol: float = 1e-14) -> FixedPoint:
     rho, pre, dm = _rho(ens, q)
     bounded = flow_is_bounded(ens)
     if ens.leak:
-        if not math.isfinite(q):
-            phase = "explosive"
-        elif abs(rho - 1.0) <= 1e-12:
+        if abs(rho - 1.0) <= 1e-12:
             phase = "critical"
+            if not math.isfinite(q):
+                msg += "; at rho = 1 an unbounded flow with biases has q* -> inf (marginal drift)"
+        elif not math.isfinite(q):
+            phase = "explosive"
         elif rho < 1.0:
             phase = "fixed point"
         else:

@@ -1,0 +1,683 @@
+"""Sampling-based DMFT for gated (and noise-driven, and non-leaky) ensembles (THEORY.md section 6).
+
+A gated unit is not Gaussian, so the theory does not close on a kernel; instead the single-unit
+equation is solved for many sampled paths of its Gaussian fields::
+
+    tau dh/dt = G(z(t)) ( -lam h + phi_out(u(t)) ) + noise_std sqrt(tau) xi(t)          (6.1)
+    u ~ GP(0, Sigma_L[C]),     z ~ GP(mu_z, g_z^2 C + sigma_z^2),   G = sigmoid        (6.2)
+
+with Sigma_L[C] the covariance of the flow's last preactivation obtained from C by the layer maps
+(THEORY.md section 2) and u, z independent.  C is re-estimated from the paths and mixed with
+damping until the change is below the Monte Carlo error (Eissfeller & Opper 1992; Roy, Biroli,
+Bunin, Cammarota 2019).
+
+Maximal Lyapunov exponent.  Two replicas a, b with the same weights, sampled jointly; in the
+limit of infinitesimal separation the difference dh = h_a - h_b is driven by the difference
+fields du, dz, which are Gaussian, independent of (u, z) (by the a <-> b symmetry), with
+covariances A(t,t') D(t,t') and g_z^2 D(t,t'), D = <dh dh>, A = dSigma_L/dC (Price's theorem):
+
+    tau d(dh)/dt = G (-lam dh + phi'(u) du) + G (1 - G) (-lam h + phi(u)) dz            (6.3)
+
+In the stationary state D(t, t') = exp(lam_max (t + t')) Dt(t - t'); y = exp(-lam_max t) dh then
+obeys (6.3) with the extra damping -tau lam_max y and stationary fields of covariance A Dt,
+g_z^2 Dt.  For a trial lam the map Dt -> <y y> is linear with leading eigenvalue mu(lam),
+decreasing in lam; lam_max is the root of log mu(lam) = 0, found by damped power iteration on Dt
+and a regression of log mu on lam.  For the non-gated leaky flow this is exactly the
+Schroedinger problem of THEORY.md section 4 (mu = 1 <=> E_0 = 1 - (1 + lam)^2).
+
+Time is measured in units of tau_eff = tau / E[G] (E[G] at the fixed point), so that a constant
+gate gamma rescales time exactly: lam_max(gamma) = gamma lam_max(1), Delta_gamma(s) =
+Delta_1(gamma s) hold to rounding for a common seed (THEORY.md section 6, exact check).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numba
+import numpy as np
+from scipy import fft as sfft
+from scipy import special
+
+from .ensemble import Ensemble
+from .errors import ConvergenceError
+from .kernels import flow_kernel, get_activation
+
+__all__ = ["SampledResult", "SampledTwoTimeResult", "sampled", "sampled_two_time",
+           "sample_stationary_gp"]
+
+
+# ----------------------------------------------------------------------------- numba kernel
+@numba.njit(cache=True, parallel=True)
+def _heun_linear(a, b, noise, dt, y0, out):  # pragma: no cover - compiled
+    """Stochastic Heun for dy/dt = -a_k y + b_k + noise, drives given on the grid.
+
+    a, b : (P, n); noise : (P, n-1) increments (already times sqrt(dt)) or shape (0, 0);
+    out : (P, n) written in place.  Prange over independent paths.
+    """
+    P, n = a.shape
+    has_noise = noise.shape[0] > 0
+    for p in numba.prange(P):
+        y = y0[p]
+        out[p, 0] = y
+        for k in range(n - 1):
+            f0 = -a[p, k] * y + b[p, k]
+            w = noise[p, k] if has_noise else 0.0
+            yp = y + dt * f0 + w
+            f1 = -a[p, k + 1] * yp + b[p, k + 1]
+            y = y + 0.5 * dt * (f0 + f1) + w
+            out[p, k + 1] = y
+
+
+def heun_linear_reference(a, b, noise, dt, y0):
+    """Pure-numpy reference of the compiled kernel (used by the tests)."""
+    P, n = a.shape
+    out = np.empty((P, n))
+    y = np.array(y0, dtype=float)
+    out[:, 0] = y
+    for k in range(n - 1):
+        f0 = -a[:, k] * y + b[:, k]
+        w = noise[:, k] if noise.shape[0] else 0.0
+        yp = y + dt * f0 + w
+        f1 = -a[:, k + 1] * yp + b[:, k + 1]
+        y = y + 0.5 * dt * (f0 + f1) + w
+        out[:, k + 1] = y
+    return out
+
+
+def _integrate(a, b, noise, dt, y0):
+    out = np.empty(a.shape)
+    nz = noise if noise is not None else np.zeros((0, 0))
+    _heun_linear(np.ascontiguousarray(a), np.ascontiguousarray(b), np.ascontiguousarray(nz),
+                 float(dt), np.ascontiguousarray(y0, dtype=float), out)
+    return out
+
+
+# ----------------------------------------------------------------------------- GP sampling
+def sample_stationary_gp(cov: np.ndarray, n_steps: int, n_paths: int,
+                         rng: np.random.Generator) -> np.ndarray:
+    """Paths of a zero-mean stationary Gaussian process with covariance ``cov`` at lags 0, 1, ...
+
+    Circulant embedding (Dietrich & Newsam 1997): the covariance is split into a static part
+    c_inf (the mean of the last tenth of the lags, one N(0, c_inf) offset per path) and a decaying
+    part, tapered to 0 over the last tenth, embedded in a circulant of period M >= 2 n_steps whose
+    eigenvalues are the FFT of its first row (negative ones, from truncation, clipped to 0); the
+    real and imaginary parts of FFT(sqrt(lambda / M) xi), xi complex standard normal, are two
+    independent paths.
+
+    Parameters
+    ----------
+    cov : ndarray, shape (n_lag,)
+    n_steps, n_paths : int
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    ndarray, shape (n_paths, n_steps)
+    """
+    cov = np.asarray(cov, dtype=float)
+    n_lag = cov.size
+    tail = max(1, n_lag // 10)
+    c_inf = float(np.clip(cov[-tail:].mean(), 0.0, max(cov[0], 0.0)))
+    dec = cov - c_inf
+    if n_lag > 2:
+        taper = np.ones(n_lag)
+        taper[-tail:] = 0.5 * (1 + np.cos(np.linspace(0, np.pi, tail)))
+        dec = dec * taper
+    m = sfft.next_fast_len(2 * max(n_steps, n_lag), real=False)
+    row = np.zeros(m)
+    k = min(n_lag, m // 2)
+    row[:k] = dec[:k]
+    row[m - k + 1:] = dec[1:k][::-1]
+    lam = np.clip(sfft.fft(row).real, 0.0, None)
+    n_c = (n_paths + 1) // 2
+    xi = rng.standard_normal((n_c, m)) + 1j * rng.standard_normal((n_c, m))
+    y = sfft.fft(np.sqrt(lam / m) * xi, axis=1)[:, :n_steps]
+    paths = np.concatenate([y.real, y.imag], axis=0)[:n_paths]
+    if c_inf > 0:
+        paths += math.sqrt(c_inf) * rng.standard_normal((n_paths, 1))
+    return paths
+
+
+def _acf(x: np.ndarray, n_lag: int) -> np.ndarray:
+    """Per-path unbiased autocorrelation (1/(n-s)) sum_t x_t x_{t+s}, shape (P, n_lag)."""
+    n = x.shape[1]
+    m = sfft.next_fast_len(2 * n, real=True)
+    f = sfft.rfft(x, m, axis=1)
+    r = sfft.irfft(f * f.conj(), m, axis=1)[:, :n_lag]
+    return r / (n - np.arange(n_lag))
+
+
+# ----------------------------------------------------------------------------- kernel maps
+def _last_preactivation(ens: Ensemble, c0: float, c: np.ndarray):
+    """Sigma_L at (C(0), C(0), c) and A = dSigma_L/dc (THEORY.md sections 2 and 6)."""
+    layers = ens.flow
+    last = layers[-1]
+    g2, s2 = last.gain ** 2, last.bias_std ** 2
+    c = np.asarray(c, dtype=float)
+    if len(layers) == 1:
+        return g2 * c0 + s2, g2 * c + s2, np.full(c.shape, g2)
+    grid = np.linspace(min(float(c.min()), c0), c0, 97) if c.size > 97 else c
+    fk = flow_kernel(layers[:-1], c0, c0, grid)
+    k = np.broadcast_to(fk.k, grid.shape)
+    dk = np.broadcast_to(fk.dk, grid.shape)
+    if grid is not c:
+        k, dk = np.interp(c, grid, k), np.interp(c, grid, dk)
+    var = g2 * float(flow_kernel(layers[:-1], c0, c0, c0, derivative=False).k) + s2
+    return var, g2 * k + s2, g2 * dk
+
+
+# ----------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class SampledResult:
+    """Result of :func:`sampled` (stationary sampled DMFT).
+
+    Attributes
+    ----------
+    lags : ndarray, shape (n_lag,)
+        Time lags s (in the ensemble's time units).
+    autocorrelation, autocorrelation_err : ndarray, shape (n_lag,)
+        Delta(s) = <h(t) h(t+s)> and its Monte Carlo standard error.
+    delta0, delta0_err, delta_inf, delta_inf_err : float
+        Delta(0) and the static part Delta(inf) (mean over the last tenth of the lags).
+    lyapunov_max, lyapunov_err : float
+        lambda_max from the jointly sampled replicas (eq. 6.3) and its Monte Carlo error;
+        +inf for explosive ensembles.
+    gate_mean, gate_mean_err : float
+        E[G(z)] over units and time.
+    timescale_quantiles : ndarray, shape (3,)
+        10 %, 50 %, 90 % quantiles of tau / G(z(t)).
+    timescale_edges, timescale_density : ndarray
+        Histogram of log10(tau / G).
+    phase : str
+        "chaotic", "fixed point", "critical" (lambda_max within 2 errors of 0), "explosive".
+    history : dict of ndarray
+        Per iteration: "residual", "mc_error", "delta0" (C loop); "lyapunov", "log_mu".
+    seed : int
+        Root seed; iteration k draws from SeedSequence(seed).spawn.
+    n_paths, dt, tau_eff : int, float, float
+    converged, residual, n_iter, message
+    """
+
+    ensemble: Ensemble
+    lags: np.ndarray
+    autocorrelation: np.ndarray
+    autocorrelation_err: np.ndarray
+    delta0: float
+    delta0_err: float
+    delta_inf: float
+    delta_inf_err: float
+    lyapunov_max: float
+    lyapunov_err: float
+    gate_mean: float
+    gate_mean_err: float
+    timescale_quantiles: np.ndarray
+    timescale_edges: np.ndarray
+    timescale_density: np.ndarray
+    phase: str
+    history: dict = field(repr=False)
+    seed: int = 0
+    n_paths: int = 0
+    dt: float = 0.0
+    tau_eff: float = 1.0
+    converged: bool = True
+    residual: float = 0.0
+    n_iter: int = 0
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class SampledTwoTimeResult:
+    """Result of :func:`sampled_two_time` (transient sampled DMFT on a time grid).
+
+    Attributes
+    ----------
+    times : ndarray, shape (n,)
+    correlation, correlation_err : ndarray, shape (n, n)
+        C(t, s) = <h(t) h(s)> and its Monte Carlo error.
+    distance : ndarray, shape (n,)
+        D(t, t) of the replica difference (eq. 6.3), normalized to D(0, 0) = 1.
+    lyapunov_max, lyapunov_err : float
+        Slope of (1/2) log D(t, t) over the second half of the window (finite-time exponent).
+    gate_mean : ndarray, shape (n,)
+    """
+
+    ensemble: Ensemble
+    times: np.ndarray
+    correlation: np.ndarray
+    correlation_err: np.ndarray
+    distance: np.ndarray
+    lyapunov_max: float
+    lyapunov_err: float
+    gate_mean: np.ndarray
+    history: dict = field(repr=False)
+    seed: int = 0
+    n_paths: int = 0
+    converged: bool = True
+    residual: float = 0.0
+    n_iter: int = 0
+    message: str = ""
+
+
+# ----------------------------------------------------------------------------- helpers
+def _check_positive_int(name, v, low=1):
+    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
+    return int(v)
+
+
+def _check_positive(name, v):
+    if isinstance(v, bool) or not isinstance(v, int | float | np.floating) \
+            or not math.isfinite(v) or v <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+    return float(v)
+
+
+def _gate_params(ens: Ensemble):
+    g = ens.gate
+    if g is None or g.bias_mean == math.inf:
+        return None
+    return g.gain, g.bias_mean, g.bias_std
+
+
+def _tau_eff(ens: Ensemble) -> float:
+    """tau / E[G] at the fixed point (the natural time unit of a gated ensemble)."""
+    gp = _gate_params(ens)
+    if gp is None:
+        return ens.tau
+    from .static import fixed_point
+    fp = fixed_point(ens)
+    gm = fp.gate_mean if fp.gate_mean is not None else 1.0
+    return ens.tau / gm
+
+
+class _Fields:
+    """One sample of the single-unit fields and the resulting paths (internal)."""
+
+    def __init__(self, u, z, h, G, phi):
+        self.u, self.z, self.h, self.G, self.phi = u, z, h, G, phi
+
+
+def _sample_paths(ens, C, n_steps, n_paths, dt, rng, h0=None):
+    """Sample u, z for the stationary correlation C (lags grid) and integrate eq. (6.1)."""
+    lam = 1.0 if ens.leak else 0.0
+    c0 = float(C[0])
+    _, cu, _ = _last_preactivation(ens, c0, C)
+    u = sample_stationary_gp(cu, n_steps, n_paths, rng)
+    gp = _gate_params(ens)
+    if gp is None:
+        G = np.ones_like(u) if ens.gate is None or ens.gate.bias_mean == math.inf else None
+        z = None
+    else:
+        gz, mu, sz = gp
+        if gz == 0 and sz == 0:   # constant gate: no random numbers drawn (exact rescaling)
+            z = np.full(u.shape, mu)
+        else:
+            z = mu + sample_stationary_gp(gz * gz * C + sz * sz, n_steps, n_paths, rng)
+        G = special.expit(z)
+    phi = get_activation(ens.flow[-1].activation).fn(u)
+    a = (lam / ens.tau) * G
+    b = G * phi / ens.tau
+    noise = None
+    if ens.noise_std > 0:
+        noise = (ens.noise_std * math.sqrt(dt / ens.tau)) * rng.standard_normal(
+            (n_paths, n_steps - 1))
+    if h0 is None:
+        h0 = math.sqrt(max(c0, 0.0)) * rng.standard_normal(n_paths)
+    with np.errstate(over="ignore", invalid="ignore"):
+        h = _integrate(a, b, noise, dt, h0)
+    return _Fields(u, z, h, G, phi)
+
+
+def _no_drift(values, se: float) -> bool:
+    """Trend test: the fitted drift of Delta(0) over the last iterations is below its error.
+
+    A damped iteration that contracts slowly can change by less than the Monte Carlo error per
+    step while still drifting; the drift over the window (slope x length) must stay below
+    2 standard errors of one estimate.
+    """
+    v = np.asarray(values, dtype=float)
+    x = np.arange(v.size)
+    slope = np.polyfit(x, v, 1)[0]
+    return abs(slope) * v.size <= 2.0 * se + 1e-12 * max(1.0, abs(v[-1]))
+
+
+def _explosive(h) -> bool:
+    return (not np.all(np.isfinite(h))) or float(np.max(np.abs(h))) > 1e8
+
+
+# ----------------------------------------------------------------------------- stationary
+def sampled(ens: Ensemble, *, n_paths: int = 1000, dt: float = 0.05, lag_window: float = 30.0,
+            burn_in: float = 20.0, measure: float = 60.0, damping: float = 1.0,
+            max_iter: int = 80, tol: float = 3.0, n_average: int = 4, lyapunov: bool = True,
+            lyapunov_iter: int = 16, seed: int = 0) -> SampledResult:
+    """Stationary sampling-based DMFT of a leaky, possibly gated and noise-driven ensemble.
+
+    Iterates eqs. (6.1)-(6.2) of the module docstring: sample ``n_paths`` paths of (u, z) from the
+    current Delta(s), integrate the single unit (stochastic Heun, exact drives on the grid),
+    re-estimate Delta(s), mix ``Delta <- (1 - damping) Delta + damping Delta_new`` until
+    max_s |Delta_new - Delta| <= ``tol`` x its Monte Carlo standard error (twice in a row).
+    Then lambda_max by the replica-difference power iteration (eq. 6.3).
+
+    Parameters
+    ----------
+    ens : Ensemble
+        Leaky (``leak=True``), no inputs.  Use :func:`sampled_two_time` for non-leaky flows.
+    n_paths : int
+        Sampled single-unit paths per iteration (Monte Carlo error ~ n_paths^-1/2).
+    dt, lag_window, burn_in, measure : float
+        Step, longest lag, discarded transient and measured window, in units of
+        tau_eff = tau / E[G].
+    damping : float in (0, 1]
+    max_iter : int
+        Iterations of the Delta loop; ConvergenceError beyond.
+    tol : float
+        Convergence threshold in Monte Carlo standard errors.
+    lyapunov : bool
+        Also compute lambda_max (``lyapunov_iter`` power-iteration steps).
+    seed : int
+
+    Returns
+    -------
+    SampledResult
+
+    Raises
+    ------
+    ValueError, TypeError
+        Bad parameters, a non-leaky ensemble, or inputs (input_dim > 0).
+    ConvergenceError
+        The Delta loop did not reach the Monte Carlo error in ``max_iter`` iterations.
+
+    References
+    ----------
+    THEORY.md section 6; Eissfeller & Opper, PRL 68, 2094 (1992); Roy, Biroli, Bunin,
+    Cammarota, J. Phys. A 52, 484001 (2019).
+    """
+    if not isinstance(ens, Ensemble):
+        raise TypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
+    if not ens.leak:
+        raise ValueError("sampled: a non-leaky ensemble has no stationary state; use "
+                         "dmft.sampled_two_time")
+    if ens.input_dim > 0:
+        raise ValueError("sampled: ensembles with inputs (input_dim > 0) are not supported; "
+                         "use input_dim=0 (noise-driven ensembles are supported)")
+    n_paths = _check_positive_int("n_paths", n_paths, 8)
+    for name, v in (("dt", dt), ("lag_window", lag_window), ("burn_in", burn_in),
+                    ("measure", measure), ("tol", tol)):
+        _check_positive(name, v)
+    if not (0 < damping <= 1):
+        raise ValueError(f"damping must be in (0, 1], got {damping!r}")
+    max_iter = _check_positive_int("max_iter", max_iter)
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    if measure <= lag_window:
+        raise ValueError(f"measure ({measure}) must exceed lag_window ({lag_window})")
+
+    from .static import fixed_point
+    fp = fixed_point(ens)
+    te = _tau_eff(ens)
+    h_dt = dt * te
+    n_lag = int(round(lag_window / dt)) + 1
+    n_burn = int(round(burn_in / dt))
+    n_meas = int(round(measure / dt))
+    n_steps = n_burn + n_meas
+    lags = np.arange(n_lag) * h_dt
+    seeds = iter(np.random.SeedSequence(int(seed)).spawn(max_iter + lyapunov_iter + 4))
+
+    # initial Delta: the fixed point when it is stable and nothing drives the unit
+    if fp.stable and ens.noise_std == 0 and math.isfinite(fp.q):
+        C = np.full(n_lag, fp.q)
+    else:
+        q0 = fp.q if math.isfinite(fp.q) and fp.q > 0 else 0.0
+        C = q0 + 0.5 * np.exp(-0.5 * (lags / (2.0 * te)) ** 2)
+    hist = {"residual": [], "mc_error": [], "delta0": []}
+    ok_streak, converged, residual = 0, False, math.inf
+    fields = None
+    it = 0
+    finals = []
+    n_trend = 6
+    for it in range(1, max_iter + 1):
+        rng = np.random.default_rng(next(seeds))
+        fields = _sample_paths(ens, C, n_steps, n_paths, h_dt, rng)
+        if _explosive(fields.h):
+            return _explosive_result(ens, lags, fp, te, h_dt, n_paths, seed, hist, it)
+        per = _acf(fields.h[:, n_burn:], n_lag)
+        C_new = per.mean(axis=0)
+        se = per.std(axis=0, ddof=1) / math.sqrt(n_paths)
+        diff = np.abs(C_new - C)
+        residual = float(diff.max())
+        mc = float(se.max())
+        hist["residual"].append(residual)
+        hist["mc_error"].append(mc)
+        hist["delta0"].append(float(C_new[0]))
+        ok = residual <= tol * mc + 1e-12 * max(1.0, float(C_new[0]))
+        ok_streak = ok_streak + 1 if ok else 0
+        C = (1 - damping) * C + damping * C_new
+        finals.append((C_new, per))
+        if ok_streak >= 1 and it >= n_trend and _no_drift(hist["delta0"][-n_trend:],
+                                                         float(se[0])):
+            converged = True
+            break
+    if not converged:
+        raise ConvergenceError(
+            "sampled: Delta(s) did not converge to the Monte Carlo error; increase max_iter or "
+            "damping, or lengthen lag_window near criticality",
+            n_iter=it, residual=residual, mc_error=hist["mc_error"][-1],
+            delta0=hist["delta0"][-1])
+    # final estimate: the unmixed samples of the last n_average iterations (no drift left
+    # among them, by the trend test), with the Monte Carlo error of their pooled paths
+    per = np.concatenate([p for _, p in finals[-n_average:]], axis=0)
+    n_pool = per.shape[0]
+    C_fin = per.mean(axis=0)
+    C_err = per.std(axis=0, ddof=1) / math.sqrt(n_pool)
+    tail = max(1, n_lag // 10)
+    d_inf = float(C_fin[-tail:].mean())
+    d_inf_err = float(per[:, -tail:].mean(axis=1).std(ddof=1) / math.sqrt(n_pool))
+    G = fields.G[:, n_burn:]
+    gm_path = G.mean(axis=1)
+    gate_mean, gate_err = float(gm_path.mean()), float(gm_path.std(ddof=1) / math.sqrt(n_paths))
+    ts = ens.tau / G
+    tq = np.quantile(ts[:, ::10], [0.1, 0.5, 0.9])
+    lt = np.log10(ts[:, ::10]).ravel()
+    dens, edges = np.histogram(lt, bins=40, density=True)
+
+    lyap, lyap_err = math.nan, math.nan
+    hist["lyapunov"], hist["log_mu"] = [], []
+    if lyapunov:
+        lyap, lyap_err = _lyapunov(ens, C, fields, n_burn, n_lag, h_dt, te, n_paths, seeds,
+                                   lyapunov_iter, damping, hist,
+                                   static=fp.stable and ens.noise_std == 0)
+    if not lyapunov:
+        phase = "unknown"
+    elif lyap > 2 * lyap_err:
+        phase = "chaotic"
+    elif lyap < -2 * lyap_err:
+        phase = "fixed point" if ens.noise_std == 0 else "stable (driven)"
+    else:
+        phase = "critical"
+    return SampledResult(
+        ens, lags, C_fin, C_err, float(C_fin[0]), float(C_err[0]), d_inf, d_inf_err,
+        float(lyap), float(lyap_err), gate_mean, gate_err, tq, edges, dens, phase,
+        {k: np.asarray(v) for k, v in hist.items()}, int(seed), n_paths, h_dt, te,
+        True, residual, it, f"converged in {it} iterations (residual {residual:.2e} <= "
+        f"{tol:g} x MC error {hist['mc_error'][-1]:.2e})")
+
+
+def _explosive_result(ens, lags, fp, te, h_dt, n_paths, seed, hist, it):
+    inf = np.full(lags.shape, math.inf)
+    return SampledResult(
+        ens, lags, inf, np.zeros_like(lags), math.inf, 0.0, math.inf, 0.0, math.inf, 0.0,
+        fp.gate_mean if fp.gate_mean is not None else 1.0, 0.0, np.full(3, math.nan),
+        np.zeros(1), np.zeros(0), "explosive", {k: np.asarray(v) for k, v in hist.items()},
+        int(seed), n_paths, h_dt, te, True, 0.0, it,
+        "paths diverged (|h| > 1e8): explosive ensemble")
+
+
+def _lyapunov(ens, C, fields, n_burn, n_lag, h_dt, te, n_paths, seeds, n_iter, damping, hist,
+              static):
+    """Power iteration on the replica difference (eq. 6.3); returns (lambda_max, error)."""
+    lam_leak = 1.0 if ens.leak else 0.0
+    c0 = float(C[0])
+    _, _, A = _last_preactivation(ens, c0, C)
+    gp = _gate_params(ens)
+    dphi = get_activation(ens.flow[-1].activation).deriv
+    tail = max(1, n_lag // 10)
+    if static:
+        Dt = np.ones(n_lag)
+    else:
+        dec = C - C[-tail:].mean()
+        Dt = np.clip(dec / dec[0], 0.0, None) if dec[0] > 0 else np.ones(n_lag)
+    lam = 0.0
+    gbar = float(fields.G.mean())
+    ests = []
+    for k in range(n_iter):
+        rng = np.random.default_rng(next(seeds))
+        f = fields if k == 0 else _sample_paths(ens, C, fields.h.shape[1], n_paths, h_dt, rng)
+        du = sample_stationary_gp(A * Dt, f.h.shape[1], n_paths, rng)
+        drive = f.G * dphi(f.u) * du
+        if gp is not None and gp[0] > 0:
+            dz = sample_stationary_gp(gp[0] ** 2 * Dt, f.h.shape[1], n_paths, rng)
+            drive = drive + f.G * (1 - f.G) * (-lam_leak * f.h + f.phi) * dz
+        a = lam + (lam_leak / ens.tau) * f.G
+        y = _integrate(a, drive / ens.tau, None, h_dt, np.zeros(n_paths))
+        per = _acf(y[:, n_burn:], n_lag)
+        Dn = per.mean(axis=0)
+        mu = float(Dn[0])
+        if not (mu > 0 and math.isfinite(mu)):
+            raise ConvergenceError("sampled: replica-difference power iteration failed",
+                                   lam=lam, mu=mu)
+        se_mu = float(per[:, 0].std(ddof=1) / math.sqrt(n_paths)) / mu
+        logmu = math.log(mu)
+        # slope d log mu / d lam of the filter 1/(lam + lam_leak G/tau): about -2/(lam + G/tau)
+        rate = lam + lam_leak * gbar / ens.tau
+        slope = -2.0 / max(rate, 0.05 / te)
+        est = lam - logmu / slope
+        hist["lyapunov"].append(est)
+        hist["log_mu"].append(logmu)
+        ests.append((est, se_mu / abs(slope)))
+        lam_new = est
+        floor = -0.9 * lam_leak * float(np.quantile(f.G, 0.01)) / ens.tau
+        lam = max(lam_new, floor) if lam_leak else max(lam_new, 0.02 / te)
+        Dt = (1 - damping) * Dt + damping * np.clip(Dn / mu, 0.0, None)
+        Dt = Dt / Dt[0]
+    # the estimates of the second half, once lam has settled, are averaged
+    tail_est = np.array([e for e, _ in ests[len(ests) // 2:]])
+    err = float(np.sqrt(np.mean([s * s for _, s in ests[len(ests) // 2:]]) / tail_est.size))
+    spread = float(tail_est.std(ddof=1) / math.sqrt(tail_est.size)) if tail_est.size > 1 else err
+    return float(tail_est.mean()), max(err, spread)
+
+
+# ----------------------------------------------------------------------------- two-time
+def sampled_two_time(ens: Ensemble, t_max: float, *, dt: float = 0.1, q0: float = 1.0,
+                     n_paths: int = 2000, damping: float = 0.7, max_iter: int = 60,
+                     tol: float = 3.0, seed: int = 0) -> SampledTwoTimeResult:
+    """Two-time sampling-based DMFT: transients from h(0) ~ N(0, q0), leaky or non-leaky.
+
+    Iterates on the grid t_k = k dt, k = 0..n-1: u ~ N(0, Sigma_L[C]) and z ~ N(mu_z,
+    g_z^2 C + sigma_z^2) as n-dimensional Gaussian vectors (eigendecomposition of the n x n
+    covariances), eq. (6.1) integrated per path, C(t, s) re-estimated and mixed until
+    max |C_new - C| <= ``tol`` Monte Carlo errors.  The replica difference (eq. 6.3) is carried
+    along with D(0, 0) = 1 (its covariance A(t,s) D(t,s) with A = dSigma_L/dC), giving the
+    finite-time exponent as the slope of (1/2) log D(t, t).  Cost O(n_paths n^2) per iteration.
+
+    Raises
+    ------
+    ConvergenceError
+        No convergence within ``max_iter`` iterations.
+    """
+    if not isinstance(ens, Ensemble):
+        raise TypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
+    if ens.input_dim > 0:
+        raise ValueError("sampled_two_time: inputs (input_dim > 0) are not supported")
+    t_max, dt, q0 = _check_positive("t_max", t_max), _check_positive("dt", dt), \
+        _check_positive("q0", q0)
+    n_paths = _check_positive_int("n_paths", n_paths, 8)
+    n = int(round(t_max / dt)) + 1
+    if n > 1500:
+        raise ValueError(f"t_max / dt gives {n} grid points; at most 1500 are supported")
+    lam_leak = 1.0 if ens.leak else 0.0
+    times = np.arange(n) * dt
+    gp = _gate_params(ens)
+    dphi = get_activation(ens.flow[-1].activation).deriv
+    phi_fn = get_activation(ens.flow[-1].activation).fn
+    C = q0 * np.ones((n, n))
+    D = np.ones((n, n)) * 0.0
+    D[0, 0] = 1.0
+    D = np.exp(-np.abs(times[:, None] - times[None, :]))
+    seeds = np.random.SeedSequence(int(seed)).spawn(max_iter)
+    hist = {"residual": [], "mc_error": []}
+    converged = False
+    resid = math.inf
+    for it in range(1, max_iter + 1):
+        rng = np.random.default_rng(seeds[it - 1])
+        d = np.sqrt(np.clip(np.diag(C), 0, None))
+        Su, A = _two_time_maps(ens, C)
+        u = _mvn(Su, n_paths, rng)
+        if gp is None:
+            G = np.ones((n_paths, n))
+        else:
+            G = special.expit(gp[1] + _mvn(gp[0] ** 2 * C + gp[2] ** 2, n_paths, rng))
+        phi = phi_fn(u)
+        noise = None
+        if ens.noise_std > 0:
+            noise = (ens.noise_std * math.sqrt(dt / ens.tau)) * rng.standard_normal(
+                (n_paths, n - 1))
+        h = _integrate(lam_leak * G / ens.tau, G * phi / ens.tau, noise, dt,
+                       math.sqrt(q0) * rng.standard_normal(n_paths))
+        if _explosive(h):
+            raise ConvergenceError("sampled_two_time: paths diverged (explosive ensemble)",
+                                   n_iter=it)
+        du = _mvn(A * D, n_paths, rng)
+        drive = G * dphi(u) * du
+        if gp is not None and gp[0] > 0:
+            drive = drive + G * (1 - G) * (-lam_leak * h + phi) * _mvn(gp[0] ** 2 * D,
+                                                                       n_paths, rng)
+        y = _integrate(lam_leak * G / ens.tau, drive / ens.tau, None, dt,
+                       rng.standard_normal(n_paths))
+        C_new = h.T @ h / n_paths
+        D_new = y.T @ y / n_paths
+        se = np.sqrt(np.abs((h * h).T @ (h * h) / n_paths - C_new ** 2) / n_paths)
+        resid = float(np.max(np.abs(C_new - C)))
+        mc = float(np.max(se))
+        # normalized mean square change: about 1 + (1 - damping)^2 ... once only sampling noise
+        # is left; a systematic drift anywhere on the grid pushes it up
+        chi2 = float(np.mean(((C_new - C) / np.maximum(se, 1e-300)) ** 2))
+        hist["residual"].append(resid)
+        hist["mc_error"].append(mc)
+        C = (1 - damping) * C + damping * C_new
+        D = (1 - damping) * D + damping * D_new
+        del d
+        if it > 4 and chi2 <= tol:
+            converged = True
+            break
+    if not converged:
+        raise ConvergenceError("sampled_two_time: C(t, s) did not converge; increase max_iter",
+                               n_iter=it, residual=resid)
+    dd = np.diag(D_new) / D_new[0, 0]
+    half = n // 2
+    ld = 0.5 * np.log(np.clip(dd[half:], 1e-300, None))
+    p, cov = np.polyfit(times[half:], ld, 1, cov=True) if n - half > 3 else (
+        np.array([math.nan, 0.0]), np.zeros((2, 2)))
+    return SampledTwoTimeResult(
+        ens, times, C_new, se, dd, float(p[0]), float(math.sqrt(abs(cov[0, 0]))),
+        G.mean(axis=0), {k: np.asarray(v) for k, v in hist.items()}, int(seed), n_paths,
+        True, resid, it, f"converged in {it} iterations")
+
+
+def _two_time_maps(ens, C):
+    """Sigma_L[C](t, s) and A = dSigma_L/dC (t, s) on the grid."""
+    last = ens.flow[-1]
+    g2, s2 = last.gain ** 2, last.bias_std ** 2
+    if len(ens.flow) == 1:
+        return g2 * C + s2, np.full(C.shape, g2)
+    d = np.diag(C)
+    fk = flow_kernel(ens.flow[:-1], d[:, None], d[None, :], C)
+    return g2 * fk.k + s2, g2 * fk.dk
+
+
+def _mvn(cov, n_paths, rng):
+    """Rows ~ N(0, cov) via the symmetric eigendecomposition (negative eigenvalues clipped)."""
+    w, v = np.linalg.eigh(0.5 * (cov + cov.T))
+    f = v * np.sqrt(np.clip(w, 0, None))
+    return rng.standard_normal((n_paths, cov.shape[0])) @ f.T

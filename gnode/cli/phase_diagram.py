@@ -1,0 +1,161 @@
+"""``gnode phase-diagram``: lambda_max over (gain, gate bias) with theory and simulation.
+
+Writes ``phase_diagram.nc`` (the theory dataset of :func:`dmft.phase_diagram`, plus the simulated
+points of :func:`simulate.sweep.sweep` as ``sim_*`` variables) and ``phase_diagram.png`` (lambda_max
+heatmap, the critical line rho = 1 of the fixed point, the explosive region hatched, simulated
+points overlaid as markers coloured on the same scale).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from ._common import _floats, add_flow_arguments, ensemble_from_args, print_json
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "phase-diagram", help="lambda_max phase diagram over (gain, gate bias): theory + sims",
+        description="Phase diagram of a gated ensemble: sampled/closed DMFT on a grid of (gain "
+                    "factor, gate bias mean), finite-N simulations at a few points, "
+                    "phase_diagram.png and phase_diagram.nc.")
+    add_flow_arguments(p, default_layers="tanh")
+    p.set_defaults(gate_gain=1.0)
+    p.add_argument("--gain-grid", default="0.5:3.0:6",
+                   help="gain factors start:stop:count or a comma list (default 0.5:3.0:6)")
+    p.add_argument("--gate-biases", default="-3:3:5",
+                   help="gate bias means start:stop:count or a comma list (default -3:3:5)")
+    p.add_argument("--n-paths", type=int, default=300, help="sampled paths per iteration")
+    p.add_argument("--sim-n", type=int, default=300, help="N of the simulated networks (0: none)")
+    p.add_argument("--sim-points", type=int, default=3,
+                   help="simulated points per axis (a coarse sub-grid)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=2, help="local processes")
+    p.add_argument("--scheduler", default=None,
+                   help="dask.distributed scheduler address tcp://host:port for the simulations")
+    p.add_argument("--out", default=".", help="output directory")
+    p.set_defaults(func=run)
+
+
+def _grid(text: str, name: str):
+    import numpy as np
+    if ":" in text:
+        parts = text.split(":")
+        if len(parts) != 3:
+            raise ValueError(f"{name} must be start:stop:count or a comma list, got {text!r}")
+        a, b, n = float(parts[0]), float(parts[1]), int(parts[2])
+        if n < 1 or not (math.isfinite(a) and math.isfinite(b)):
+            raise ValueError(f"{name}: count must be >= 1 and the ends finite, got {text!r}")
+        return np.linspace(a, b, n)
+    vals = _floats(text, name)
+    if not vals:
+        raise ValueError(f"{name} must not be empty")
+    return np.asarray(vals)
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from dmft import phase_diagram
+    from dmft.static import critical_gain
+
+    ens = ensemble_from_args(args)
+    if ens.gate is None:
+        raise ValueError("phase-diagram needs a gated ensemble (--gate-gain)")
+    gains = _grid(args.gain_grid, "--gain-grid")
+    biases = _grid(args.gate_biases, "--gate-biases")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    sk = dict(n_paths=args.n_paths, lag_window=20.0, burn_in=10.0, measure=40.0, dt=0.1,
+              lyapunov_iter=10)
+    ds = phase_diagram(ens, x=("gain", gains), y=("gate.bias_mean", biases),
+                       sampled_kwargs=sk, seed=args.seed, n_workers=args.workers,
+                       progress=not args.json)
+    try:
+        gc = critical_gain(ens)
+    except Exception:  # noqa: BLE001 - no critical point (e.g. a zero gain)
+        gc = math.nan
+    ds.attrs["critical_gain_factor"] = gc
+    if args.sim_n > 0:
+        from simulate.sweep import SimulationTask, sweep
+        client = None
+        if args.scheduler:
+            from distributed import Client
+            client = Client(args.scheduler)
+        k = max(1, args.sim_points)
+        sg = gains[np.unique(np.linspace(0, len(gains) - 1, k).round().astype(int))]
+        sb = biases[np.unique(np.linspace(0, len(biases) - 1, k).round().astype(int))]
+        sim = sweep(SimulationTask(ens, n=args.sim_n, t_max=100.0, t_transient=50.0, dt=0.1),
+                    {"gain": sg, "gate.bias_mean": sb}, [args.seed], store=out / "sweep_store",
+                    client=client, n_workers=args.workers, progress=not args.json)
+        sim = sim.isel(seed=0).rename({"gain": "sim_gain", "gate.bias_mean": "sim_gate_bias"})
+        for v in sim.data_vars:
+            ds[f"sim_{v}"] = sim[v]
+    nc = out / "phase_diagram.nc"
+    _to_netcdf(ds, nc)
+    png = out / "phase_diagram.png"
+    _plot(ds, png, gc)
+    summary = {"png": str(png), "nc": str(nc), "critical_gain_factor": gc,
+               "phases": {str(p): int((ds.phase == p).sum()) for p in np.unique(ds.phase)}}
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"wrote {png} and {nc}; critical gain factor {gc:.4g}")
+    return 0
+
+
+def _to_netcdf(ds, path) -> None:
+    ds = ds.copy()
+    for v in ds.data_vars:
+        if ds[v].dtype.kind in "UO":
+            ds[v] = ds[v].astype(str)
+    ds.attrs = {k: (str(v) if not isinstance(v, int | float) else v) for k, v in ds.attrs.items()}
+    try:
+        ds.to_netcdf(path)
+    except (ValueError, ImportError):   # no netCDF4/h5netcdf: classic netCDF3 via scipy
+        for v in ds.data_vars:
+            if ds[v].dtype.kind == "U":
+                ds[v] = ds[v].astype("S")
+        ds.to_netcdf(path, engine="scipy")
+
+
+def _plot(ds, path, gc) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    x = ds["gain"].values
+    y = ds["gate.bias_mean"].values
+    lam = ds["lyapunov_max"].values.astype(float)
+    finite = np.isfinite(lam)
+    vmax = float(np.nanmax(np.abs(lam[finite]))) if finite.any() else 1.0
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    shown = np.where(finite, lam, np.nan)
+    m = ax.pcolormesh(x, y, shown, cmap="RdBu_r", vmin=-vmax, vmax=vmax, shading="nearest")
+    fig.colorbar(m, ax=ax, label=r"$\lambda_{max}$ (theory)")
+    expl = ~finite & np.isinf(lam)
+    if expl.any():
+        ax.contourf(x, y, expl.astype(float), levels=[0.5, 1.5], hatches=["//"], colors="none")
+        ax.plot([], [], " ", label="hatched: explosive")
+    if len(x) > 1 and len(y) > 1 and np.any(ds["rho"].values > 1) and np.any(ds["rho"].values < 1):
+        ax.contour(x, y, ds["rho"].values, levels=[1.0], colors="k", linewidths=1.5)
+    if math.isfinite(gc):
+        ax.axvline(gc, color="k", ls="--", lw=1, label=rf"critical line $\rho=1$ (g={gc:.3g})")
+    if "sim_lyapunov_max" in ds:
+        sx, sy = np.meshgrid(ds["sim_gain"].values, ds["sim_gate_bias"].values, indexing="ij")
+        sl = ds["sim_lyapunov_max"].values
+        ok = np.isfinite(sl)
+        ax.scatter(sx[ok], sy[ok], c=sl[ok], cmap="RdBu_r", vmin=-vmax, vmax=vmax,
+                   edgecolors="k", s=80, marker="o", label="simulation (finite N)")
+        if (~ok).any():
+            ax.scatter(sx[~ok], sy[~ok], marker="x", c="k", s=60, label="simulation: diverged")
+    ax.set_xlabel("gain factor")
+    ax.set_ylabel(r"gate bias mean $\mu_z$")
+    ax.set_title(str(ds.attrs.get("ensemble", "")), fontsize=8)
+    ax.legend(loc="lower right", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

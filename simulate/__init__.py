@@ -1,0 +1,43 @@
+"""Finite-N simulation of gated neural ODEs with numba (THEORY.md sections 1, 7).
+
+==========================  =====================================================================
+``sample``                  draw a finite-N realization of a ``dmft.Ensemble`` -> ``Network``
+``Network``                 contiguous float64 arrays, ``rhs``, ``jvp``, ``jacobian``
+``integrate``               fixed-step Euler(-Maruyama) / RK4 run of one network -> ``Trajectory``
+``integrate_batch``         many realizations in parallel (numba ``prange``)
+``random_state``            h ~ N(0, std^2 I) from an explicit seed
+``autocorrelation``         population autocorrelation Delta(s) of a trajectory
+``population_variance``     Delta_0 = <|h|^2 / N>_t
+``jacobian``                J(h) at a state; ``jacobian_eigenvalues`` its spectrum
+``find_fixed_point``        fixed / slow points by minimizing |f(h)|^2
+``lyapunov_spectrum``       k Lyapunov exponents of a network (QR method, numba fast path)
+``lyapunov_spectrum_ode``   the same for any ODE given rhs(x) and jac(x)
+``lyapunov_max_two``        lambda_max from two nearby trajectories
+``kaplan_yorke``            Kaplan-Yorke dimension of a spectrum
+``sweep``                   resumable grid of (parameters, seed) tasks, embedded or dask
+``load_sweep``              the labelled dataset of a sweep store
+``SimulationTask``          picklable task: lambda_max, Delta_0, mean gate of one realization
+==========================  =====================================================================
+"""
+
+from ._integrate import Trajectory as Trajectory
+from ._integrate import integrate as integrate
+from ._integrate import integrate_batch as integrate_batch
+from ._integrate import random_state as random_state
+from ._lyapunov import LyapunovResult as LyapunovResult
+from ._lyapunov import kaplan_yorke as kaplan_yorke
+from ._lyapunov import lyapunov_max_two as lyapunov_max_two
+from ._lyapunov import lyapunov_spectrum as lyapunov_spectrum
+from ._lyapunov import lyapunov_spectrum_ode as lyapunov_spectrum_ode
+from ._network import Network as Network
+from ._network import from_weights as from_weights
+from ._network import sample as sample
+from ._observables import FixedPointSearch as FixedPointSearch
+from ._observables import autocorrelation as autocorrelation
+from ._observables import find_fixed_point as find_fixed_point
+from ._observables import jacobian as jacobian
+from ._observables import jacobian_eigenvalues as jacobian_eigenvalues
+from ._observables import population_variance as population_variance
+from .sweep import SimulationTask as SimulationTask
+from .sweep import load_sweep as load_sweep
+from .sweep import sweep as sweep

@@ -1,0 +1,334 @@
+"""Fixed-step integration of finite-N networks (Euler / Euler-Maruyama and RK4).
+
+Equation (THEORY.md section 1, the ensemble's noise convention)::
+
+    tau dh = G(h) (-lam h + F(h)) dt + noise_std sqrt(tau) dW
+
+so one step of length dt adds ``noise_std * sqrt(dt / tau) * xi`` (xi ~ N(0, I)) to the
+deterministic update. ``method="euler"`` is Euler(-Maruyama), strong order 1/2 (order 1 for this
+additive noise), deterministic order 1; ``method="rk4"`` is the classical Runge-Kutta step
+followed by the noise increment (deterministic order 4; with noise the scheme keeps the
+Euler-Maruyama strong order 1 of additive noise, Kloeden & Platen 1992, section 10.4).
+
+Divergence (a non-finite state, or rms(h) = |h| / sqrt(N) above ``bound``) stops the run; the
+result says so (``diverged=True``, ``converged=False``) and holds only the finite part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit, prange
+
+from ._network import Network, _phi_block
+
+__all__ = ["Trajectory", "integrate", "integrate_batch", "random_state", "METHODS"]
+
+METHODS = {"euler": 0, "rk4": 1}
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """Result of :func:`integrate` (one realization) or :func:`integrate_batch` (leading axis).
+
+    Attributes
+    ----------
+    t : ndarray, shape (n_rec,)
+        Recorded times (0 = end of the transient).
+    h : ndarray, shape (n_rec, N) or (R, n_rec, N), or None
+        Recorded states (None with ``record=False``); rows after a divergence are not filled
+        and are cut (single run) or set to the last finite state and flagged (batch).
+    final : ndarray, shape (N,) or (R, N)
+        State at the end (the last finite state when diverged).
+    diverged : bool or ndarray of bool
+    n_steps : int or ndarray of int
+        Steps completed (transient included).
+    converged : bool
+        True when no run diverged.
+    residual : float
+        Largest rms |f(h_final)| (0 at a fixed point; a diagnostic, not a tolerance).
+    n_iter : int
+        Total number of steps over all realizations.
+    message : str
+    """
+
+    t: np.ndarray
+    h: np.ndarray | None
+    final: np.ndarray
+    diverged: bool | np.ndarray
+    n_steps: int | np.ndarray
+    converged: bool
+    residual: float
+    n_iter: int
+    message: str
+
+
+def random_state(n: int, *, seed: int | np.random.Generator, std: float = 1.0) -> np.ndarray:
+    """h ~ N(0, std^2 I), shape (n,), from an explicit seed."""
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    return std * rng.standard_normal(int(n))
+
+
+# --------------------------------------------------------------------------- kernels
+@njit(cache=True)
+def _axpy_block(out, Z, a, K):
+    n, c = Z.shape
+    for i in range(n):
+        for j in range(c):
+            out[i, j] = Z[i, j] + a * K[i, j]
+
+
+@njit(cache=True)
+def _step(Z, method, dt, r, flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_tau,
+          k1, k2, k3, k4, tmp):
+    """One Euler or RK4 step of the block Z = [h | V] in place (state and tangents together)."""
+    _phi_block(Z, r, flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_tau, k1)
+    n, c = Z.shape
+    if method == 0:
+        for i in range(n):
+            for j in range(c):
+                Z[i, j] += dt * k1[i, j]
+        return
+    _axpy_block(tmp, Z, 0.5 * dt, k1)
+    _phi_block(tmp, r, flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_tau, k2)
+    _axpy_block(tmp, Z, 0.5 * dt, k2)
+    _phi_block(tmp, r, flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_tau, k3)
+    _axpy_block(tmp, Z, dt, k3)
+    _phi_block(tmp, r, flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_tau, k4)
+    w = dt / 6.0
+    for i in range(n):
+        for j in range(c):
+            Z[i, j] += w * (k1[i, j] + 2.0 * k2[i, j] + 2.0 * k3[i, j] + k4[i, j])
+
+
+@njit(cache=True)
+def _state_ok(Z, bound2):
+    n = Z.shape[0]
+    s = 0.0
+    for i in range(n):
+        v = Z[i, 0]
+        s += v * v
+    return np.isfinite(s) and s <= bound2 * n
+
+
+@njit(cache=True)
+def _integrate_one(h0, n_transient, n_steps, dt, method, record_every, noise_amp, seed, bound,
+                   r, flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_tau, rec, final):
+    """Integrate realization r from h0; writes rec[m] = h(m * record_every * dt) and final.
+
+    Returns (steps done, 1 if diverged else 0, number of records written).
+    """
+    n = h0.shape[0]
+    Z = np.empty((n, 1))
+    for i in range(n):
+        Z[i, 0] = h0[i]
+    k1 = np.empty((n, 1))
+    k2 = np.empty((n, 1))
+    k3 = np.empty((n, 1))
+    k4 = np.empty((n, 1))
+    tmp = np.empty((n, 1))
+    if noise_amp > 0.0:
+        np.random.seed(seed)
+    bound2 = bound * bound
+    n_rec = rec.shape[0]
+    m = 0
+    total = n_transient + n_steps
+    for step in range(total):
+        if step >= n_transient and (step - n_transient) % record_every == 0 and m < n_rec:
+            for i in range(n):
+                rec[m, i] = Z[i, 0]
+            m += 1
+        _step(Z, method, dt, r, flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_tau,
+              k1, k2, k3, k4, tmp)
+        if noise_amp > 0.0:
+            for i in range(n):
+                Z[i, 0] += noise_amp * np.random.standard_normal()
+        if not _state_ok(Z, bound2):
+            return step + 1, 1, m
+        for i in range(n):
+            final[i] = Z[i, 0]
+    if m < n_rec:
+        for i in range(n):
+            rec[m, i] = Z[i, 0]
+        m += 1
+    return total, 0, m
+
+
+@njit(cache=True, parallel=True)
+def _integrate_many(h0, n_transient, n_steps, dt, method, record_every, noise_amp, seeds, bound,
+                    flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_tau, rec, final,
+                    done, status, n_written):
+    for r in prange(h0.shape[0]):
+        a, b, c = _integrate_one(h0[r], n_transient, n_steps, dt, method, record_every,
+                                 noise_amp, seeds[r], bound, r, flow_w, flow_b, acts, gate_w,
+                                 gate_b, gated, lam, inv_tau, rec[r], final[r])
+        done[r] = a
+        status[r] = b
+        n_written[r] = c
+
+
+# --------------------------------------------------------------------------- drivers
+def _check_time(t_max, dt, t_transient):
+    for name, v in (("t_max", t_max), ("dt", dt)):
+        if not np.isfinite(v) or v <= 0:
+            raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+    if not np.isfinite(t_transient) or t_transient < 0:
+        raise ValueError(f"t_transient must be a finite number >= 0, got {t_transient!r}")
+    n_steps = int(round(t_max / dt))
+    if n_steps < 1:
+        raise ValueError(f"t_max / dt must be >= 1 step, got t_max={t_max}, dt={dt}")
+    return n_steps, int(round(t_transient / dt))
+
+
+def _noise_seeds(noise_std, seed, count):
+    if noise_std <= 0:
+        return np.zeros(count, dtype=np.int64)
+    if seed is None:
+        raise TypeError("seed is required when the ensemble has noise_std > 0 "
+                        "(seeds are explicit in this project)")
+    ss = np.random.SeedSequence(seed)
+    return np.array([c.generate_state(1, dtype=np.uint32)[0] for c in ss.spawn(count)],
+                    dtype=np.int64)
+
+
+def _method_code(method: str) -> int:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+    return METHODS[method]
+
+
+def integrate(net: Network, h0: np.ndarray, t_max: float, dt: float, *, method: str = "rk4",
+              record_every: int = 1, record: bool = True, t_transient: float = 0.0,
+              seed: int | None = None, bound: float = 1e6) -> Trajectory:
+    """Integrate one network from ``h0`` with fixed steps (Euler(-Maruyama) or RK4).
+
+    Parameters
+    ----------
+    net : Network
+        From :func:`simulate.sample`; its ``noise_std`` sets the white noise.
+    h0 : ndarray, shape (N,)
+    t_max : float
+        Recorded duration after the transient.
+    dt : float
+        Step.
+    method : {"rk4", "euler"}
+    record_every : int
+        Record every this many steps (``t`` spacing ``record_every * dt``).
+    record : bool
+        False keeps only the final state (no trajectory in memory).
+    t_transient : float
+        Time integrated before recording starts.
+    seed : int, optional
+        Noise seed (required when ``noise_std > 0``).
+    bound : float
+        rms(h) above which the run counts as diverged.
+
+    Returns
+    -------
+    Trajectory
+    """
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a simulate.Network, got {type(net).__name__}")
+    h0 = np.ascontiguousarray(h0, dtype=np.float64)
+    if h0.shape != (net.n,) or not np.all(np.isfinite(h0)):
+        raise ValueError(f"h0 must be a finite array of shape ({net.n},), got {h0.shape}")
+    res = integrate_batch([net], h0[None], t_max, dt, method=method, record_every=record_every,
+                          record=record, t_transient=t_transient, seed=seed, bound=bound,
+                          parallel=False)
+    h = None
+    if res.h is not None:
+        h = res.h[0][: int(res._written[0])] if bool(res.diverged[0]) else res.h[0]
+    t = res.t[: len(h)] if h is not None else res.t
+    return Trajectory(t=t, h=h, final=res.final[0], diverged=bool(res.diverged[0]),
+                      n_steps=int(res.n_steps[0]), converged=res.converged,
+                      residual=res.residual, n_iter=res.n_iter, message=res.message)
+
+
+def integrate_batch(nets: Sequence[Network], h0: np.ndarray, t_max: float, dt: float, *,
+                    method: str = "rk4", record_every: int = 1, record: bool = True,
+                    t_transient: float = 0.0, seed: int | None = None, bound: float = 1e6,
+                    parallel: bool = True) -> Trajectory:
+    """Integrate R realizations of one ensemble in parallel (numba ``prange`` over them).
+
+    Parameters
+    ----------
+    nets : sequence of Network
+        Realizations of the same ensemble at the same N (e.g. ``[sample(ens, n, seed=s) ...]``).
+    h0 : ndarray, shape (R, N)
+    seed : int, optional
+        Noise seed; realization r uses ``SeedSequence(seed).spawn(R)[r]``.
+    parallel : bool
+        Run realizations on all cores (numba threads).
+
+    Other parameters as in :func:`integrate`. Arrays of the result have a leading axis R.
+    """
+    nets = list(nets)
+    if not nets or not all(isinstance(x, Network) for x in nets):
+        raise TypeError("nets must be a non-empty sequence of simulate.Network")
+    ens = nets[0].ensemble
+    n = nets[0].n
+    for x in nets:
+        if x.ensemble != ens or x.n != n:
+            raise ValueError("nets must all come from the same ensemble at the same n")
+    R = len(nets)
+    h0 = np.ascontiguousarray(h0, dtype=np.float64)
+    if h0.shape != (R, n) or not np.all(np.isfinite(h0)):
+        raise ValueError(f"h0 must be a finite array of shape ({R}, {n}), got {h0.shape}")
+    n_steps, n_tr = _check_time(t_max, dt, t_transient)
+    if isinstance(record_every, bool) or int(record_every) != record_every or record_every < 1:
+        raise ValueError(f"record_every must be an int >= 1, got {record_every!r}")
+    record_every = int(record_every)
+    if not bound > 0:
+        raise ValueError(f"bound must be > 0, got {bound!r}")
+    code = _method_code(method)
+    n_rec = n_steps // record_every + 1 if record else 0
+    rec = np.zeros((R, n_rec, n)) if record else np.zeros((R, 0, n))
+    final = h0.copy()
+    if R == 1:
+        flow_w, flow_b, acts, gw, gb, gated, lam, inv_tau = nets[0].kernel_args()
+    else:
+        flow_w = tuple(np.ascontiguousarray(np.concatenate([x.flow_w[i] for x in nets]))
+                       for i in range(len(nets[0].flow_w)))
+        flow_b = tuple(np.ascontiguousarray(np.concatenate([x.flow_b[i] for x in nets]))
+                       for i in range(len(nets[0].flow_b)))
+        gw = np.ascontiguousarray(np.concatenate([x.gate_w for x in nets]))
+        gb = np.ascontiguousarray(np.concatenate([x.gate_b for x in nets]))
+        _, _, acts, _, _, gated, lam, inv_tau = nets[0].kernel_args()
+    noise_amp = float(nets[0].noise_std * np.sqrt(dt / nets[0].tau))
+    seeds = _noise_seeds(nets[0].noise_std, seed, R)
+    done = np.zeros(R, dtype=np.int64)
+    status = np.zeros(R, dtype=np.int64)
+    written = np.zeros(R, dtype=np.int64)
+    if parallel and R > 1:
+        _integrate_many(h0, n_tr, n_steps, float(dt), code, record_every, noise_amp, seeds,
+                        float(bound), flow_w, flow_b, acts, gw, gb, gated, lam, inv_tau, rec,
+                        final, done, status, written)
+    else:
+        for r in range(R):
+            a, b, c = _integrate_one(h0[r], n_tr, n_steps, float(dt), code, record_every,
+                                     noise_amp, seeds[r], float(bound), r, flow_w, flow_b, acts,
+                                     gw, gb, gated, lam, inv_tau, rec[r], final[r])
+            done[r], status[r], written[r] = a, b, c
+    diverged = status.astype(bool)
+    if record:
+        for r in np.flatnonzero(diverged):  # hold the last finite record instead of zeros
+            w = written[r]
+            if 0 < w < n_rec:
+                rec[r, w:] = rec[r, w - 1]
+    resid = 0.0
+    for r in range(R):
+        f = nets[r].rhs(final[r])
+        resid = max(resid, float(np.sqrt(np.mean(f * f))))
+    t = np.arange(n_rec) * record_every * dt if record else np.zeros(0)
+    if diverged.any():
+        msg = (f"{int(diverged.sum())} of {R} runs diverged (non-finite state or rms(h) > "
+               f"{bound:g}); their records stop at the last finite state. Reduce dt or the gain.")
+    else:
+        msg = f"integrated {R} run(s) for {n_tr + n_steps} steps of dt={dt:g} ({method})"
+    out = Trajectory(t=t, h=rec if record else None, final=final, diverged=diverged,
+                     n_steps=done, converged=not diverged.any(), residual=resid,
+                     n_iter=int(done.sum()), message=msg)
+    object.__setattr__(out, "_written", written)
+    return out

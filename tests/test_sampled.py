@@ -1,0 +1,201 @@
+"""Sampled DMFT (THEORY.md section 6): kernels, exact limits, theory vs simulation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate, linalg, optimize
+
+from dmft import Ensemble, sampled
+from dmft._sampled import _heun_linear, heun_linear_reference, sample_stationary_gp
+from dmft.errors import ConvergenceError
+from dmft.kernels import dkernel, kernel
+
+FAST = dict(n_paths=400, lyapunov_iter=8)
+
+
+def test_heun_kernel_matches_numpy_reference():
+    rng = np.random.default_rng(0)
+    a, b = rng.random((5, 50)), rng.standard_normal((5, 50))
+    noise = 0.1 * rng.standard_normal((5, 49))
+    y0 = rng.standard_normal(5)
+    out = np.empty((5, 50))
+    _heun_linear(a, b, noise, 0.05, y0, out)
+    np.testing.assert_allclose(out, heun_linear_reference(a, b, noise, 0.05, y0),
+                               rtol=1e-13, atol=1e-14)   # same operations, rounding only
+
+
+def test_heun_is_second_order_on_exact_solution():
+    # dy/dt = -y + cos t, y(0) = 0: y = (sin t + cos t - e^-t) / 2
+    errs = []
+    for dt in (0.1, 0.05):
+        t = np.arange(0, 5 + dt / 2, dt)
+        out = np.empty((1, t.size))
+        _heun_linear(np.ones((1, t.size)), np.cos(t)[None], np.zeros((0, 0)), dt,
+                     np.zeros(1), out)
+        errs.append(abs(out[0, -1] - 0.5 * (math.sin(5) + math.cos(5) - math.exp(-5))))
+    assert 3.5 < errs[0] / errs[1] < 4.5   # O(dt^2): halving dt divides the error by ~4
+
+
+def test_circulant_gp_has_target_covariance():
+    rng = np.random.default_rng(1)
+    s = np.arange(200) * 0.1
+    cov = 0.3 + 0.7 * np.exp(-0.5 * s ** 2)            # static part 0.3 + decaying part
+    x = sample_stationary_gp(cov, 400, 20000, rng)
+    emp0 = np.mean(x[:, 100:101] * x[:, 100 + np.arange(0, 40, 5)], axis=0)
+    # Monte Carlo error of a product of unit-scale Gaussians over 20000 paths: <= sqrt(2/2e4)
+    np.testing.assert_allclose(emp0, cov[np.arange(0, 40, 5)], atol=5 * math.sqrt(2 / 20000))
+
+
+def _scs_reference(g):
+    """Delta_0 (potential method) and lambda_max (Schroedinger ground state) of the SCS tanh
+    network, THEORY.md section 4: an independent route through quadrature kernels."""
+    def V(d0):
+        D = np.linspace(0, d0, 801)
+        return -d0 ** 2 / 2 + integrate.simpson(kernel("tanh", g * g * d0, g * g * d0, g * g * D),
+                                                x=D)
+    d0 = optimize.brentq(V, 0.05, 10)
+    Dg = np.linspace(-d0, d0, 801)
+    Kg = kernel("tanh", g * g * d0, g * g * d0, g * g * Dg)
+    dKg = g * g * dkernel("tanh", g * g * d0, g * g * d0, g * g * Dg)
+    sol = integrate.solve_ivp(lambda s, y: [y[1], y[0] - np.interp(y[0], Dg, Kg)], (0, 15),
+                              [d0, 0], max_step=0.01, dense_output=True, rtol=1e-10, atol=1e-12)
+    h = 0.02
+    s = np.arange(-15, 15 + h / 2, h)
+    W = 1 - np.interp(sol.sol(np.abs(s))[0], Dg, dKg)
+    E0 = linalg.eigh_tridiagonal(2 / h ** 2 + W, -np.ones(s.size - 1) / h ** 2,
+                                 select="i", select_range=(0, 0))[0][0]
+    return d0, math.sqrt(1 - E0) - 1
+
+
+def test_no_gate_limit_reproduces_closed_stationary_theory():
+    g = 2.0
+    d0, lam = _scs_reference(g)
+    # no gate at all, and the gate's no-gate limit (g_z = sigma_z = 0, mu_z = +inf)
+    r = sampled(Ensemble.elman(g), seed=3, n_paths=1000, lyapunov_iter=12)
+    assert r.converged and r.phase == "chaotic"
+    if True:
+        # 4 Monte Carlo standard errors + 1 % for the Heun step dt = 0.05 and the finite lag
+        # window (measured: dt = 0.02 moves Delta_0 by < 0.5 %)
+        assert abs(r.delta0 - d0) <= 4 * r.delta0_err + 0.01 * d0
+        assert abs(r.lyapunov_max - lam) <= 4 * r.lyapunov_err + 0.03 * lam
+    # the gate's no-gate limit (g_z = sigma_z = 0, mu_z = +inf) is the same computation
+    a = sampled(Ensemble.elman(g), seed=4, n_paths=100, lyapunov_iter=3)
+    b = sampled(Ensemble.mgru(g, gate_gain=0.0, gate_bias_mean=math.inf), seed=4, n_paths=100,
+                lyapunov_iter=3)
+    assert a.lyapunov_max == b.lyapunov_max and a.delta0 == b.delta0
+    try:
+        from dmft import stationary
+    except ImportError:   # pragma: no cover - the closed solver lives in another module
+        return
+    st = stationary(Ensemble.elman(g))
+    assert abs(st.delta0 - d0) < 1e-3 and abs(st.lyapunov_max - lam) < 2e-3
+
+
+def test_constant_gate_rescales_time_exactly():
+    g, mu = 2.0, -1.0
+    gamma = 1 / (1 + math.exp(-mu))
+    r1 = sampled(Ensemble.elman(g), seed=5, **FAST)
+    rg = sampled(Ensemble.mgru(g, gate_gain=0.0, gate_bias_mean=mu), seed=5, **FAST)
+    # time unit tau / gamma: the same random numbers solve the same rescaled problem, so the
+    # identities hold to rounding
+    assert rg.lyapunov_max == pytest.approx(gamma * r1.lyapunov_max, rel=1e-9)
+    np.testing.assert_allclose(rg.lags, r1.lags / gamma, rtol=1e-12)
+    np.testing.assert_allclose(rg.autocorrelation, r1.autocorrelation, rtol=1e-9, atol=1e-12)
+    assert rg.gate_mean == pytest.approx(gamma, rel=1e-12)
+    # and with independent seeds, within the Monte Carlo errors (4 sigma)
+    r2 = sampled(Ensemble.mgru(g, gate_gain=0.0, gate_bias_mean=mu), seed=6, **FAST)
+    err = math.hypot(r2.lyapunov_err, gamma * r1.lyapunov_err)
+    assert abs(r2.lyapunov_max - gamma * r1.lyapunov_max) <= 4 * err
+
+
+def test_stable_fixed_point_exponent_with_constant_gate():
+    # below criticality the fixed point h* = 0 is the stationary state; the replica
+    # difference gives the disk edge gamma (g - 1) (THEORY.md section 3)
+    g, mu = 0.6, 0.5
+    gamma = 1 / (1 + math.exp(-mu))
+    r = sampled(Ensemble.mgru(g, gate_gain=0.0, gate_bias_mean=mu), seed=0, **FAST)
+    assert r.phase == "fixed point" and r.delta0 == 0.0
+    assert abs(r.lyapunov_max - gamma * (g - 1)) <= 4 * r.lyapunov_err + 0.01
+
+
+def test_reproducible_with_seed():
+    ens = Ensemble.mgru(1.8, gate_gain=1.0, gate_bias_mean=0.0)
+    a = sampled(ens, seed=11, n_paths=200, lyapunov_iter=4)
+    b = sampled(ens, seed=11, n_paths=200, lyapunov_iter=4)
+    assert a.lyapunov_max == b.lyapunov_max and np.array_equal(a.autocorrelation,
+                                                               b.autocorrelation)
+    assert a.history["residual"].size == a.n_iter and a.seed == 11
+
+
+def test_gate_bias_slows_dynamics():
+    # THEORY.md section 6 / issue 5: as mu_z decreases, the gate closes and lambda_max falls
+    # towards 0, while the fixed point's stability boundary (rho) does not move
+    base = Ensemble.mgru(2.0, gate_gain=1.0, gate_bias_mean=0.0)
+    lams, gates = [], []
+    for mu in (2.0, -1.0, -4.0):
+        r = sampled(base.replace(gate=base.gate.__class__(1.0, mu, 0.0)), seed=2, **FAST)
+        lams.append((r.lyapunov_max, r.lyapunov_err))
+        gates.append(r.gate_mean)
+    assert all(lam > 2 * e for lam, e in lams)                  # chaotic throughout
+    for (l1, e1), (l2, e2) in zip(lams, lams[1:], strict=False):
+        assert l1 - l2 > 2 * math.hypot(e1, e2)                 # strictly falling
+    assert gates[0] > gates[1] > gates[2]
+    assert lams[-1][0] < 0.1 * lams[0][0]
+
+
+@pytest.mark.parametrize("kwargs, exc, msg", [
+    (dict(n_paths=0), ValueError, "n_paths"),
+    (dict(dt=-1.0), ValueError, "dt"),
+    (dict(dt=math.nan), ValueError, "dt"),
+    (dict(damping=0.0), ValueError, "damping"),
+    (dict(lag_window=50.0, measure=40.0), ValueError, "measure"),
+    (dict(seed=1.5), TypeError, "seed"),
+])
+def test_bad_input(kwargs, exc, msg):
+    with pytest.raises(exc, match=msg):
+        sampled(Ensemble.elman(2.0), **kwargs)
+
+
+def test_non_leaky_and_inputs_are_refused():
+    with pytest.raises(ValueError, match="non-leaky"):
+        sampled(Ensemble.elman(2.0, leak=False))
+    with pytest.raises(ValueError, match="input"):
+        sampled(Ensemble.elman(2.0, input_dim=2, input_gain=1.0))
+
+
+def test_non_convergence_raises():
+    with pytest.raises(ConvergenceError):
+        sampled(Ensemble.elman(2.0), max_iter=2, lyapunov=False)
+
+
+def test_explosive_is_a_phase_not_nan():
+    r = sampled(Ensemble.node(2.0, output="identity"), n_paths=50, lyapunov=False)
+    assert r.phase == "explosive" and r.lyapunov_max == math.inf
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mu", [2.0, 0.0, -2.0])
+def test_gated_theory_matches_simulation(mu):
+    import simulate
+    ens = Ensemble.mgru(2.0, gate_gain=1.0, gate_bias_mean=mu)
+    r = sampled(ens, seed=0, n_paths=1500, lyapunov_iter=16)
+    te = r.tau_eff
+    lam, d0, gm = [], [], []
+    for seed in range(4):
+        net = simulate.sample(ens, 1000, seed=seed)
+        ly = simulate.lyapunov_spectrum(net, 1, t_max=300 * te, dt=0.1, t_transient=100 * te,
+                                        seed=seed)
+        tr = simulate.integrate(net, np.random.default_rng(seed).standard_normal(1000),
+                                200 * te, 0.1, t_transient=100 * te, record_every=10)
+        from simulate.sweep import _gate_values
+        lam.append(ly.exponents[0])
+        d0.append(np.mean(tr.h ** 2))
+        gm.append(np.mean(_gate_values(net, ens, tr.h)))
+    # tolerance: 3 x (spread of the 4 realizations / 2 + theory MC error) + O(1/N) = 2 %
+    for sim, th, th_err in ((lam, r.lyapunov_max, r.lyapunov_err), (d0, r.delta0, r.delta0_err),
+                            (gm, r.gate_mean, r.gate_mean_err)):
+        tol = 3 * (np.std(sim, ddof=1) / 2 + th_err) + 0.02 * abs(th)
+        assert abs(np.mean(sim) - th) <= tol, (mu, np.mean(sim), th, tol)
