@@ -34,7 +34,9 @@ Method (the pieces are separate functions):
 2. :func:`_delta_inf`: K is absolutely monotone in Delta >= 0 (positive Mehler coefficients,
    kept under composition), so f = Delta - K is concave: its maximum is the root of K' = 1 and
    Delta_inf is the lower root of f, both by bracketed root finds (no scan to miss it).
-3. Delta_0 from (4.3): bracket expansion then Brent's method.
+3. Delta_0 from (4.3): bracket expansion and Brent's method on coarse tables (12 nodes,
+   quadrature error ~1e-6), then Brent on the fine tables from a bracket of relative width
+   ~1e-5 around the coarse root (3-5 fine tables per solve).
 4. Delta(s) by quadrature of ds = -dDelta / P(Delta), P^2 = 2 (V(Delta_inf) - V(Delta)), in the
    variable t with Delta = Delta_inf + (Delta_0 - Delta_inf) exp(-t^2): the integrand is smooth at
    both the turning point (t = 0) and the approach to Delta_inf (t -> inf).
@@ -200,11 +202,12 @@ class _Curve:
     Chebyshev interpolants in w in [0, 1], Delta = Delta_0 (1 - w^2) (so w = 0 is Delta_0).
     """
 
-    def __init__(self, layers, delta0: float, n: int, h_quad: float = _H_FINE) -> None:
+    def __init__(self, layers, delta0: float, n: int, h_quad: float | None = None) -> None:
         self.delta0 = d0 = float(delta0)
         self.x = _cheb_nodes(n)
         w = 0.5 * (self.x + 1.0)
         delta = d0 * (1.0 - w * w)
+        h_quad = _H_FINE if h_quad is None else h_quad
         fk = flow_kernel(layers, d0, d0, delta, n_quad=_n_quad(layers, d0, h_quad))
         k, dk = fk.k, fk.dk
         self.kc = _cheb_coefficients(k)
@@ -275,7 +278,7 @@ def _delta_inf(curve: _Curve, odd_unbiased: bool) -> tuple[float, float] | None:
 
 
 def _branch(layers, delta0: float, n: int, odd_unbiased: bool,
-            h_quad: float = _H_FINE) -> _Branch | None:
+            h_quad: float | None = None) -> _Branch | None:
     curve = _Curve(layers, delta0, n, h_quad)
     root = _delta_inf(curve, odd_unbiased)
     if root is None:
@@ -305,7 +308,7 @@ def _p2(br: _Branch, delta: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------- Delta_0
 def _energy(layers, delta0, n, odd_unbiased, sigma,
-            h_quad: float = _H_FINE) -> tuple[float, _Branch | None]:
+            h_quad: float | None = None) -> tuple[float, _Branch | None]:
     """e(Delta_0) = P^2(Delta_0)/2 - sigma^4/8, scaled by Delta_0^2; -1 where no branch."""
     br = _branch(layers, delta0, n, odd_unbiased, h_quad)
     if br is None:
@@ -555,7 +558,7 @@ def stationary(ens: Ensemble, *, n_kernel: int = 24, n_lags: int = 2000, rtol: f
     if fp.phase == "explosive" or (rho > 1.0 and not flow_is_bounded(ens)):
         return StationaryResult(
             ens, math.inf, math.inf, math.inf, empty, empty, math.inf, (rho - 1.0) / tau,
-            math.nan if False else -math.inf, -math.inf, None, "explosive", rho, sigma, True,
+            -math.inf, -math.inf, None, "explosive", rho, sigma, True,
             0.0, 0, "unbounded flow beyond rho = 1: |h| grows without bound; lambda_max is the "
                     "linear growth rate (rho - 1)/tau at the fixed point")
 

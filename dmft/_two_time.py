@@ -22,6 +22,24 @@ four corners (predictor: the lower-left corner), second order in dt; ``scheme="e
 network h_{n+1} = a h_n + dt F(h_n)/tau + noise with a = 1 - lam dt/tau, b = dt/tau, Kbar =
 K_{n,m} (THEORY.md's exact recursion for the Euler-discretized network; first order).
 
+Non-leaky bounded flows grow ballistically, not diffusively.  With lam = 0 and |F| bounded,
+(5.1) reads tau^2 d_t d_s C = K(C(t,t), C(s,s), C(t,s)).  As C(t,t) grows the preactivations
+saturate, so K depends on the correlation coefficient rho(t,s) = C(t,s)/sqrt(C(t,t) C(s,s)) only,
+K -> K_inf(rho) (for odd phi with phi(+-inf) = +-1: (2/pi) arcsin rho, K_inf(1) = 1).  A
+diffusive law C(t,s) ~ D min(t,s) would need K ~ delta(t - s); but a bounded F that decorrelates
+only as h changes direction keeps K(t,s) = O(1) over |t - s| ~ t, so the self-similar ansatz
+C(t, s) = t s f(s/t) / tau^2 closes: with G(x) = x f(x), x = s/t,
+
+    G'(x) - x G''(x) = K_inf(G(x) / (x f(1))),    C(t,t) = f(1) t^2 / tau^2,
+
+of which f = 1 (h(t) ~ t F_frozen, rho = 1, K = K_inf(1) = 1) is a solution: ballistic growth
+C(t,t) ~ A t^2/tau^2 with A <= K_inf(1).  The grid solution (checked against a finite-N network,
+tests/test_two_time.py) approaches it slowly: for erf(g = 1) from q0 = 1, C(t,t)/t^2 = 0.64 at
+t = 20 and 0.70 at t = 160, still rising, with rho(t, t/2) = 0.92-0.93 (a random walk would give
+sqrt(1/2)); whether A reaches K_inf(1) = 1 is not settled by these windows, so the reported
+``growth_coefficient`` is the finite-time value C(T,T)/(T/tau)^2 at the window's end.
+Homogeneous flows (relu / identity output): K is linear in C, and C grows exponentially.
+
 Two replicas a, b with the same weights and noise (section 5): D(t, s) = C_aa - C_ab obeys
 (5.1) with the linearized kernel dK_F/dc (C(t,t), C(s,s), C(t,s)) D(t, s) and no noise, and
 d(t) = 2 D(t, t); lambda_max = lim (1/2t) log d(t) / d(0).
@@ -35,9 +53,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import signal
 
-from .kernels import flow_kernel
 from .ensemble import Ensemble
 from .errors import ConvergenceError
+from .kernels import flow_kernel
 
 __all__ = ["TwoTimeResult", "TwoReplicaResult", "two_time", "lyapunov_two_replica"]
 
@@ -57,12 +75,13 @@ class TwoTimeResult:
     dK : ndarray, shape (T, T) or None
         dK_F/dc on the grid (for the replica problem).
     growth_law : str or None
-        Non-leaky flows: "exponential" (homogeneous/unbounded flow) or "ballistic" (bounded
-        flow: F freezes as |h| grows, C(t, t) ~ K_inf t^2 / tau^2); None for leaky flows.
+        Non-leaky flows: "exponential" (unbounded flow, e.g. homogeneous relu/identity) or
+        "ballistic" (bounded flow: C(t, t) ~ A t^2 / tau^2, module docstring); None for leaky
+        flows.
     growth_coefficient : float or None
         Exponential: the rate r of C(t, t) ~ e^{r t}, fitted on the last third of the window.
-        Ballistic: C(t, t) / (t/tau)^2 at the last time (it rises slowly; the local exponent
-        d log C / d log t tends to 2 from above).
+        Ballistic: C(T, T) / (T/tau)^2 at the last time T, a finite-time value of A that
+        rises slowly with T (0.64 at T = 20, 0.70 at T = 160 for erf, g = 1, q0 = 1).
     converged, residual, n_iter, message
         residual: largest |C - C^T| / max C (0 by construction) or the Heun corrector's
         largest relative change, which estimates the local error.

@@ -69,6 +69,8 @@ class Activation:
         phi(a x) = a phi(x) for a > 0 (identity, relu).
     kernel_closed, dkernel_closed : callable or None
         Closed forms (q, q2, c) -> K and -> dK/dc, when known.
+    fn_and_deriv : callable or None
+        x -> (phi(x), phi'(x)) sharing work (tanh: phi' = 1 - phi^2), used by quadrature.
     second_moment_closed, dsecond_moment_closed : callable or None
         Closed forms q -> E[phi(u)^2] and q -> E[phi'(u)^2], u ~ N(0, q).
     """
@@ -83,6 +85,13 @@ class Activation:
     dkernel_closed: Callable | None = None
     second_moment_closed: Callable | None = None
     dsecond_moment_closed: Callable | None = None
+    fn_and_deriv: Callable | None = None
+
+    def values(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(phi(x), phi'(x)), in one evaluation when the activation provides one."""
+        if self.fn_and_deriv is not None:
+            return self.fn_and_deriv(x)
+        return self.fn(x), self.deriv(x)
 
     @property
     def has_closed_form(self) -> bool:
@@ -168,9 +177,19 @@ def _id_dkernel(q1, q2, c):
 
 
 def _builtin(name, fn, deriv, *, bounded, odd=False, homogeneous=False, kernel=None,
-             dkernel=None, m2=None, dm2=None):
+             dkernel=None, m2=None, dm2=None, both=None):
     _REGISTRY[name] = Activation(name, fn, deriv, bounded, odd, homogeneous, kernel, dkernel,
-                                 m2, dm2)
+                                 m2, dm2, both)
+
+
+def _tanh_both(x):
+    t = np.tanh(x)
+    return t, 1.0 - t * t
+
+
+def _sigmoid_both(x):
+    s = special.expit(x)
+    return s, s * (1.0 - s)
 
 
 def _sigmoid(x):
@@ -193,9 +212,9 @@ _builtin("erf", special.erf, lambda x: (2 / np.sqrt(np.pi)) * np.exp(-np.square(
          bounded=True, odd=True, kernel=_erf_kernel, dkernel=_erf_dkernel,
          m2=lambda q: (2 / np.pi) * np.arcsin(2 * np.asarray(q) / (1 + 2 * np.asarray(q))),
          dm2=lambda q: (4 / np.pi) / np.sqrt(1 + 4 * np.asarray(q, dtype=float)))
-_builtin("tanh", np.tanh, lambda x: 1.0 / np.square(np.cosh(np.clip(x, -350, 350))),
-         bounded=True, odd=True)
-_builtin("sigmoid", _sigmoid, _dsigmoid, bounded=True)
+_builtin("tanh", np.tanh, lambda x: 1.0 - np.square(np.tanh(x)), bounded=True, odd=True,
+         both=_tanh_both)
+_builtin("sigmoid", _sigmoid, _dsigmoid, bounded=True, both=_sigmoid_both)
 _builtin("softplus", lambda x: np.logaddexp(0.0, x), _sigmoid, bounded=False)
 
 
@@ -242,9 +261,9 @@ def _quad_1d(f: Callable, q: np.ndarray, n: int | None, mean: ArrayLike = 0.0) -
     return f(u) @ w
 
 
-def _quad_2d(pairs, q1, q2, c, n: int | None) -> list[np.ndarray]:
-    """E[f(u) g(u')] for each (f, g) in ``pairs``, zero-mean Gaussian (u, u') with moments
-    (q1, q2, c): tensor trapezoid rule with u = sqrt(q1) z1, u' = a z1 + b z2."""
+def _grid_2d(q1, q2, c, n: int | None):
+    """Nodes u = sqrt(q1) z1 (..., n), u' = a z1 + b z2 (..., n, n) and weights (n,) of the
+    tensor trapezoid rule for a zero-mean Gaussian pair with moments (q1, q2, c)."""
     q1, q2, c = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (q1, q2, c)))
     z, w = _rule(_auto_n(n, float(max(np.max(q1, initial=0.0), np.max(q2, initial=0.0))),
                          _N2, 601))
@@ -252,9 +271,15 @@ def _quad_2d(pairs, q1, q2, c, n: int | None) -> list[np.ndarray]:
     with np.errstate(invalid="ignore", divide="ignore"):
         a = np.where(s1 > 0, c / np.where(s1 > 0, s1, 1.0), 0.0)
     b = np.sqrt(np.maximum(q2 - a * a, 0.0))
-    u1 = s1[..., None] * z                                                   # (..., n)
-    u2 = a[..., None, None] * z[:, None] + b[..., None, None] * z[None, :]   # (..., n, n)
-    return [((g(u2) @ w) * f(u1)) @ w for f, g in pairs]
+    u1 = s1[..., None] * z
+    u2 = a[..., None, None] * z[:, None] + b[..., None, None] * z[None, :]
+    return u1, u2, w
+
+
+def _quad_2d(f: Callable, q1, q2, c, n: int | None) -> np.ndarray:
+    """E[f(u) f(u')] for a zero-mean Gaussian pair (u, u') with moments (q1, q2, c)."""
+    u1, u2, w = _grid_2d(q1, q2, c, n)
+    return ((f(u2) @ w) * f(u1)) @ w
 
 
 # ---------------------------------------------------------------------------- public kernels
@@ -287,7 +312,7 @@ def kernel(activation: str | Activation, q1: ArrayLike, q2: ArrayLike, c: ArrayL
     act = get_activation(activation)
     if _check_method(method, act):
         return np.asarray(act.kernel_closed(*_as_float(q1, q2, c)), dtype=float)
-    return _quad_2d([(act.fn, act.fn)], q1, q2, c, n_quad)[0]
+    return _quad_2d(act.fn, q1, q2, c, n_quad)
 
 
 def dkernel(activation: str | Activation, q1: ArrayLike, q2: ArrayLike, c: ArrayLike, *,
@@ -296,7 +321,7 @@ def dkernel(activation: str | Activation, q1: ArrayLike, q2: ArrayLike, c: Array
     act = get_activation(activation)
     if _check_method(method, act):
         return np.asarray(act.dkernel_closed(*_as_float(q1, q2, c)), dtype=float)
-    return _quad_2d([(act.deriv, act.deriv)], q1, q2, c, n_quad)[0]
+    return _quad_2d(act.deriv, q1, q2, c, n_quad)
 
 
 def kernel_pair(activation: str | Activation, q1: ArrayLike, q2: ArrayLike, c: ArrayLike, *,
@@ -308,8 +333,9 @@ def kernel_pair(activation: str | Activation, q1: ArrayLike, q2: ArrayLike, c: A
         q1, q2, c = _as_float(q1, q2, c)
         return (np.asarray(act.kernel_closed(q1, q2, c), dtype=float),
                 np.asarray(act.dkernel_closed(q1, q2, c), dtype=float))
-    k, dk = _quad_2d([(act.fn, act.fn), (act.deriv, act.deriv)], q1, q2, c, n_quad)
-    return k, dk
+    u1, u2, w = _grid_2d(q1, q2, c, n_quad)
+    (f1, d1), (f2, d2) = act.values(u1), act.values(u2)
+    return ((f2 @ w) * f1) @ w, ((d2 @ w) * d1) @ w
 
 
 def second_moment(activation: str | Activation, q: ArrayLike, *, method: str = "auto",
