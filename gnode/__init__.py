@@ -23,6 +23,14 @@ Importing :mod:`gnode` does not import torch: the names below are loaded on firs
 ``jacobian``               dF/dh (or of the full field) by autograd
 ``fixed_point``            fixed point of the flow by Newton
 ``spectral_radius``        max |eig dF/dh| at the model's fixed point
+``flipflop``               n-bit / 2-bit ring, square, disk flip-flop tasks (``gnode.tasks``)
+``train``                  AdamW training, validation-best selection, checkpoint / resume
+``TrainResult``            loss history and diagnostics returned by ``train``
+``find_fixed_points``      fixed and slow points, classified by Jacobian eigenvalues
+``FixedPoints``            result of ``find_fixed_points``
+``classify``               stable / marginal / saddle / unstable from eigenvalues
+``velocity``               dh/dt of a model at given states
+``plot_flow``              flow field of a 2-D model with fixed points and trajectories
 =========================  ==================================================================
 """
 
@@ -36,6 +44,8 @@ __all__ = [
     "ControlledField", "unroll", "odeint", "ensemble_of", "from_ensemble_", "critical_",
     "gate_bias_for_timescale", "StabilityWarning", "jacobian", "fixed_point",
     "spectral_radius",
+    "flipflop", "train", "TrainResult", "find_fixed_points", "FixedPoints", "classify",
+    "velocity", "plot_flow",
 ]
 
 _LAZY = {
@@ -46,6 +56,9 @@ _LAZY = {
     "ensemble_of": "init", "from_ensemble_": "init", "critical_": "init",
     "gate_bias_for_timescale": "init", "StabilityWarning": "init",
     "jacobian": "_jacobian", "fixed_point": "_jacobian", "spectral_radius": "_jacobian",
+    "flipflop": "tasks", "train": "_train", "TrainResult": "_train",
+    "find_fixed_points": "analysis", "FixedPoints": "analysis", "classify": "analysis",
+    "velocity": "analysis", "plot_flow": "analysis",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,6 +67,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._jacobian import fixed_point as fixed_point
     from ._jacobian import jacobian as jacobian
     from ._jacobian import spectral_radius as spectral_radius
+    from ._train import TrainResult as TrainResult
+    from ._train import train as train
+    from .analysis import FixedPoints as FixedPoints
+    from .analysis import classify as classify
+    from .analysis import find_fixed_points as find_fixed_points
+    from .analysis import plot_flow as plot_flow
+    from .analysis import velocity as velocity
     from .init import StabilityWarning as StabilityWarning
     from .init import critical_ as critical_
     from .init import ensemble_of as ensemble_of
@@ -68,6 +88,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .models import Trajectory as Trajectory
     from .solve import odeint as odeint
     from .solve import unroll as unroll
+    from .tasks import flipflop as flipflop
 
 
 def __getattr__(name: str) -> Any:

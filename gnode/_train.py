@@ -1,4 +1,4 @@
-"""Training loop for the sequence models of :mod:`gnode.models` (and any model with their interface).
+"""Training loop for the sequence models of :mod:`gnode.models` (and models of their interface).
 
 ``train`` minimizes a loss with AdamW (Loshchilov & Hutter, ICLR 2019) over shuffled
 mini-batches, evaluates a held-out validation set after every epoch, keeps the parameters with the
@@ -186,8 +186,9 @@ def _save(path: str, payload: dict) -> None:
 def train(model: torch.nn.Module, inputs, targets, *, epochs: int = 100, batch_size: int = 50,
           lr: float = 1e-3, weight_decay: float = 1e-2, val_fraction: float = 0.1,
           val_data: tuple | None = None, lengths=None, loss: str = "mse",
-          grad_clip: float | None = None, seed: int = 0, checkpoint: str | os.PathLike | None = None,
-          resume: bool = False, restore_best: bool = True, progress: bool = True) -> TrainResult:
+          grad_clip: float | None = None, seed: int = 0,
+          checkpoint: str | os.PathLike | None = None, resume: bool = False,
+          restore_best: bool = True, progress: bool = True) -> TrainResult:
     """Train ``model`` with AdamW on (inputs, targets), keeping the best validation parameters.
 
     Parameters

@@ -1,16 +1,17 @@
 """Fixed points, slow points and flow fields of trained models (Sussillo & Barak 2013).
 
-For a model ``tau dh/dt = f(h, x) = G(h, x) (-lam h + F(h, x))`` at a constant input x (zero by
-default) the fixed and slow points are the minima of the speed
+For a model ``tau dh/dt = G(h, x) (-lam h + F(h, x))`` with velocity f(h, x) = dh/dt, at a constant
+input x (zero by default), the fixed and slow points are the minima of the speed
 
     q(h) = |f(h, x)|^2 / 2
 
 found from many starting states.  Each start is refined by a Levenberg-Marquardt iteration on the
-residual f(h) (N equations, N unknowns; steps -(J^T J + mu I)^-1 J^T f with J = df/dh by
-autograd, mu adapted per start): near a regular fixed point it is Newton's method (quadratic
-convergence), elsewhere a damped descent on q, so starts that are not attracted to a zero of f end
-on a local minimum of q with q > 0 (a slow point).  The end points are de-duplicated and
-classified by the eigenvalues lambda of J there (:func:`classify`):
+residual f(h) (N equations, N unknowns): steps -(J^T J + mu D)^-1 J^T f with J = df/dh by
+autograd, D = diag(J^T J) (Marquardt's scaling, so that badly scaled directions such as a nearly
+closed gate still converge) and mu adapted per start.  Near a regular fixed point this is Newton's
+method (quadratic convergence), elsewhere a damped descent on q, so starts that are not attracted
+to a zero of f end on a local minimum of q with q > 0 (a slow point).  The end points are
+de-duplicated and classified by the eigenvalues lambda of J there (:func:`classify`):
 
 ==============  =========================================================================
 ``stable``      every Re lambda < -marginal_tol
@@ -167,7 +168,6 @@ def _levenberg_marquardt(fn, h, *, tol, max_iter, bound):
     iters = torch.zeros(b, dtype=torch.long)
     active = torch.isfinite(q) & (q.sqrt() * math.sqrt(2) > tol)
     alive = torch.isfinite(q)
-    eye = torch.eye(n, dtype=h.dtype)
     for _ in range(max_iter):
         idx = torch.nonzero(active).flatten()
         if idx.numel() == 0:
@@ -176,9 +176,11 @@ def _levenberg_marquardt(fn, h, *, tol, max_iter, bound):
         jac = _jacobians(fn, hi)
         g = torch.einsum("bji,bj->bi", jac, ri)
         hess = jac.transpose(1, 2) @ jac
-        scale = hess.diagonal(dim1=1, dim2=2).mean(-1).clamp_min(1e-300)
-        lam = (mu[idx] * scale)[:, None, None]
-        step = -torch.linalg.solve(hess + lam * eye, g.unsqueeze(-1)).squeeze(-1)
+        # Marquardt's scaling: damping mu diag(J^T J) (plus a floor for singular directions)
+        diag = hess.diagonal(dim1=1, dim2=2)
+        damp = diag + 1e-12 * diag.mean(-1, keepdim=True) + 1e-300
+        lam = torch.diag_embed(mu[idx, None] * damp)
+        step = -torch.linalg.solve(hess + lam, g.unsqueeze(-1)).squeeze(-1)
         hn = hi + step
         with torch.no_grad():
             rn = fn(hn)

@@ -106,14 +106,16 @@ def hold_test(model, n_angles: int = 72, hold: int = 100) -> dict:
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--fast", action="store_true", help="reduced size (also GNODE_DOCS_FAST=1)")
-    p.add_argument("--out", default="flipflop_ring.png", help="figure path")
+    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                  os.pardir, "figures", "flipflop_ring.png"),
+                   help="figure path (default docs/figures/flipflop_ring.png)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--epochs", type=int, help="override the number of epochs")
     p.add_argument("--lr", type=float, help="override the learning rate")
     p.add_argument("--output-activation", help="override phi_out of the flow")
     args = p.parse_args(argv)
-    fast = args.fast or os.environ.get("GNODE_DOCS_FAST", "") == "1"
+    fast = args.fast or os.environ.get("GNODE_DOCS_FAST", "0") not in ("", "0")
     cfg = dict(FAST if fast else FULL)
     for key in ("epochs", "lr", "output_activation"):
         if getattr(args, key) is not None:
@@ -156,8 +158,10 @@ def main(argv=None) -> dict:
                   title=f"{kind}: val MSE {res.best_loss:.3f}, "
                         f"{summary['counts']['marginal']} marginal points")
     fig.tight_layout()
-    fig.savefig(args.out, dpi=120)
-    report["figure"] = os.path.abspath(args.out)
+    out = os.path.abspath(args.out)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    fig.savefig(out, dpi=120)
+    report["figure"] = out
     report["seconds"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(report))
     return report

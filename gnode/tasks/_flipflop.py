@@ -11,8 +11,8 @@ The target of each channel holds the value of its last pulse:
     y_c(t) = x_c(t')   with t' = max{s <= t : a pulse covers channel c at s},
     y_c(t) = y_c^0     before the first pulse
 
-(during a pulse the target already follows it).  Variants (the paper's section 3, appendix; the
-pulse amplitudes as in its code, github.com/timkimd/RNNTools.jl ``src/generate_data.jl``):
+(during a pulse the target already follows it).  Variants (pulse amplitudes and initial targets
+as in the paper's code, github.com/timkimd/RNNTools.jl ``src/generate_data.jl``):
 
 ==================  ============================================================  ============
 variant             a pulse                                                         y^0
@@ -110,7 +110,7 @@ def flipflop(n_bits: int, n_trials: int, *, variant: str = "3bit", seed,
     ----------
     D. Sussillo, O. Barak, "Opening the black box", Neural Computation 25 (2013).
     T. D. Kim, T. Can, K. Krishnamurthy, "Trainability, expressivity and interpretability in
-    gated neural ODEs", ICML 2023 (arXiv:2307.06398), section 3 and appendix.
+    gated neural ODEs", ICML 2023 (arXiv:2307.06398): the flip-flop experiments.
 
     Examples
     --------
