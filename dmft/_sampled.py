@@ -101,10 +101,10 @@ def sample_stationary_gp(cov: np.ndarray, n_steps: int, n_paths: int,
 
     Circulant embedding (Dietrich & Newsam 1997): the covariance is split into a static part
     c_inf (the mean of the last tenth of the lags, one N(0, c_inf) offset per path) and a decaying
-    part, tapered to 0 over the last tenth, embedded in a circulant of period M >= 2 n_steps whose
-    eigenvalues are the FFT of its first row (negative ones, from truncation, clipped to 0); the
-    real and imaginary parts of FFT(sqrt(lambda / M) xi), xi complex standard normal, are two
-    independent paths.
+    part, tapered to 0 over the last tenth, embedded in a circulant of period
+    M >= n_steps + n_lag whose eigenvalues are the FFT of its first row (negative ones, from
+    truncation, clipped to 0); the real and imaginary parts of FFT(sqrt(lambda / M) xi), xi
+    complex standard normal, are two independent paths.
 
     Parameters
     ----------
@@ -125,15 +125,19 @@ def sample_stationary_gp(cov: np.ndarray, n_steps: int, n_paths: int,
         taper = np.ones(n_lag)
         taper[-tail:] = 0.5 * (1 + np.cos(np.linspace(0, np.pi, tail)))
         dec = dec * taper
-    m = sfft.next_fast_len(2 * max(n_steps, n_lag), real=False)
+    # a period m >= n_steps + n_lag suffices: the tapered decaying part vanishes beyond n_lag,
+    # so the circulant's wrapped-around lags m - s > n_lag add nothing within a path
+    m = sfft.next_fast_len(max(n_steps + n_lag, 2 * n_lag), real=False)
     row = np.zeros(m)
     k = min(n_lag, m // 2)
     row[:k] = dec[:k]
     row[m - k + 1:] = dec[1:k][::-1]
     lam = np.clip(sfft.fft(row).real, 0.0, None)
     n_c = (n_paths + 1) // 2
-    xi = rng.standard_normal((n_c, m)) + 1j * rng.standard_normal((n_c, m))
-    y = sfft.fft(np.sqrt(lam / m) * xi, axis=1)[:, :n_steps]
+    # complex standard normals drawn as (re, im) pairs in place: no complex temporaries
+    xi = rng.standard_normal((n_c, 2 * m)).view(np.complex128)
+    xi *= np.sqrt(lam / m)
+    y = sfft.fft(xi, axis=1, overwrite_x=True)[:, :n_steps]
     paths = np.concatenate([y.real, y.imag], axis=0)[:n_paths]
     if c_inf > 0:
         paths += math.sqrt(c_inf) * rng.standard_normal((n_paths, 1))
@@ -237,10 +241,18 @@ class SampledTwoTimeResult:
     correlation, correlation_err : ndarray, shape (n, n)
         C(t, s) = <h(t) h(s)> and its Monte Carlo error.
     distance : ndarray, shape (n,)
-        D(t, t) of the replica difference (eq. 6.3), normalized to D(0, 0) = 1.
+        D(t, t) of the replica difference (eq. 6.3), normalized to D(0, 0) = 1 (geometric mean
+        over the replicas).
     lyapunov_max, lyapunov_err : float
-        Slope of (1/2) log D(t, t) over the second half of the window (finite-time exponent).
+        Slope of (1/2) log D(t, t) over the second half of the window (finite-time exponent),
+        mean over the replicas and its standard error.
     gate_mean : ndarray, shape (n,)
+        E[G(z(t))].
+    history : dict
+        "corrector_change": per grid time, the largest change of h in the last corrector pass.
+    converged, residual, n_iter, message
+        The construction is causal (no global iteration): ``n_iter`` is the number of steps,
+        ``residual`` the largest last-pass corrector change.
     """
 
     ensemble: Ensemble
@@ -429,14 +441,16 @@ def sampled(ens: Ensemble, *, n_paths: int = 1000, dt: float = 0.05, lag_window:
     if fp.stable and ens.noise_std == 0 and math.isfinite(fp.q):
         C = np.full(n_lag, fp.q)
     else:
-        q0 = fp.q if math.isfinite(fp.q) and fp.q > 0 else 0.0
-        C = q0 + 0.5 * np.exp(-0.5 * (lags / (2.0 * te)) ** 2)
+        C = _warm_start(ens, lags, te)
+        if C is None:
+            q0 = fp.q if math.isfinite(fp.q) and fp.q > 0 else 0.0
+            C = q0 + 0.5 * np.exp(-0.5 * (lags / (2.0 * te)) ** 2)
     hist = {"residual": [], "mc_error": [], "delta0": []}
     ok_streak, converged, residual = 0, False, math.inf
     fields = None
     it = 0
     finals = []
-    n_trend = 6
+    n_trend = 8
     for it in range(1, max_iter + 1):
         rng = np.random.default_rng(next(seeds))
         fields = _sample_paths(ens, C, n_steps, n_paths, h_dt, rng)
@@ -504,6 +518,27 @@ def sampled(ens: Ensemble, *, n_paths: int = 1000, dt: float = 0.05, lag_window:
         f"{tol:g} x MC error {hist['mc_error'][-1]:.2e})")
 
 
+def _warm_start(ens, lags, te):
+    """Delta(s) of the non-gated flow (closed theory, THEORY.md section 4) with time rescaled by
+    the gate, Delta_1(s tau / tau_eff): exact without a gate, a close start with one.
+
+    The damped iteration has a slow mode (Delta_0 creeps by ~0.2 % per iteration for Elman
+    g = 2 from a Gaussian guess, below what a trend test over a few iterations resolves), so the
+    start matters; None when the closed theory does not apply (noise, no chaotic solution).
+    """
+    if ens.noise_std > 0:
+        return None
+    from ._stationary import stationary
+    try:
+        st = stationary(ens.replace(gate=None))
+    except (ValueError, TypeError, ConvergenceError):
+        return None
+    if not (st.delta0 > 0 and math.isfinite(st.delta0)) or st.lags.size < 2:
+        return None
+    c = np.interp(lags * ens.tau / te, st.lags, st.autocorrelation)
+    return c if np.all(np.isfinite(c)) else None
+
+
 def _explosive_result(ens, lags, fp, te, h_dt, n_paths, seed, hist, it):
     inf = np.full(lags.shape, math.inf)
     return SampledResult(
@@ -569,22 +604,92 @@ def _lyapunov(ens, C, fields, n_burn, n_lag, h_dt, te, n_paths, seeds, n_iter, d
 
 
 # ----------------------------------------------------------------------------- two-time
+_NUGGET = 1e-8
+
+
+class _CausalGP:
+    """Paths of a zero-mean Gaussian process built one grid time at a time (internal).
+
+    The covariance is only known up to the current time (it depends on the paths), so the
+    Cholesky factor L of Sigma(t_0..t_k) is extended row by row: for a new time, l solves
+    L l = Sigma(t_0..t_k, t_{k+1}) and the pivot is sqrt(Sigma_{k+1,k+1} - l.l); the value of
+    each path is l . xi_{0..k} + pivot xi_{k+1} with the path's own standard normals xi, so a
+    row can be recomputed (corrector passes) with the same random numbers.  The factor is that
+    of Sigma + diag(_NUGGET Sigma_kk): the Gram matrices of smooth paths are nearly singular at
+    small dt, and a consistent nugget (white noise of relative variance 1e-8 added to the field)
+    bounds the condition number where flooring the pivots would make the triangular solves
+    amplify rounding errors without bound.
+    """
+
+    def __init__(self, n: int, xi: np.ndarray):
+        self.L = np.zeros((n, n))
+        self.xi = xi            # shape (n, P)
+
+    def row(self, k: int, cov_row: np.ndarray) -> np.ndarray:
+        """Set row k from Sigma(t_k, t_0..t_k) (length k + 1); return the values, shape (P,)."""
+        from scipy.linalg import solve_triangular
+        var = float(cov_row[k])
+        if k > 0:
+            lr = solve_triangular(self.L[:k, :k], cov_row[:k], lower=True, check_finite=False)
+        else:
+            lr = np.zeros(0)
+        piv = math.sqrt(max(var * (1.0 + _NUGGET) - float(lr @ lr), 1e-300))
+        self.L[k, :k] = lr
+        self.L[k, k] = piv
+        return self.L[k, :k + 1] @ self.xi[:k + 1]
+
+
 def sampled_two_time(ens: Ensemble, t_max: float, *, dt: float = 0.1, q0: float = 1.0,
-                     n_paths: int = 2000, damping: float = 0.7, max_iter: int = 60,
-                     tol: float = 3.0, seed: int = 0) -> SampledTwoTimeResult:
+                     n_paths: int = 4000, n_corrector: int = 2, n_replicas: int = 8,
+                     seed: int = 0) -> SampledTwoTimeResult:
     """Two-time sampling-based DMFT: transients from h(0) ~ N(0, q0), leaky or non-leaky.
 
-    Iterates on the grid t_k = k dt, k = 0..n-1: u ~ N(0, Sigma_L[C]) and z ~ N(mu_z,
-    g_z^2 C + sigma_z^2) as n-dimensional Gaussian vectors (eigendecomposition of the n x n
-    covariances), eq. (6.1) integrated per path, C(t, s) re-estimated and mixed until
-    max |C_new - C| <= ``tol`` Monte Carlo errors.  The replica difference (eq. 6.3) is carried
-    along with D(0, 0) = 1 (its covariance A(t,s) D(t,s) with A = dSigma_L/dC), giving the
-    finite-time exponent as the slope of (1/2) log D(t, t).  Cost O(n_paths n^2) per iteration.
+    Causal forward construction on the grid t_k = k dt.  C(t, s) for t, s <= t_k depends only
+    on the paths up to t_k, so no global iteration is needed: at each step the single-unit
+    equation (6.1) advances every path by one stochastic Heun step
 
-    Raises
-    ------
-    ConvergenceError
-        No convergence within ``max_iter`` iterations.
+        h_{k+1} = h_k + dt/2 (f_k + f_{k+1}(h_k + dt f_k + w_k)) + w_k,
+        f_k(h) = G(z_k) (-lam h + phi_out(u_k)) / tau,
+
+    and the fields at t_{k+1} are drawn from their Gaussian law conditional on each path's
+    past: u ~ GP(0, Sigma_L[C]) and z ~ GP(mu_z, g_z^2 C + sigma_z^2) (row k+1 of a growing
+    Cholesky factor, see ``_CausalGP``), with the new row C(t_{k+1}, t_m) = <h_{k+1} h_m>
+    taken from the paths themselves.  This is implicit in h_{k+1}; ``n_corrector`` fixed-point
+    passes with the same random numbers solve it (each pass gains one order of dt).
+    The replica difference (eq. 6.3) is carried along the same way with y(0) ~ N(0, 1),
+    du ~ GP(0, A D), dz ~ GP(0, g_z^2 D), D(t, s) = <y(t) y(s)>, A = dSigma_L/dC.
+    Cost O(n_paths n^2) for n = t_max/dt + 1 grid times.  The distance D(t, t) is the
+    geometric mean over the replicas, the exponent the mean of their log-slopes.
+
+    Parameters
+    ----------
+    ens : Ensemble
+        Gated or not, leaky or not, noise-driven or autonomous; no inputs.
+    t_max, dt : float
+        Window and step, in the ensemble's time units.
+    q0 : float
+        Initial variance, h(0) ~ N(0, q0).
+    n_paths : int
+        Sampled single-unit paths (Monte Carlo error ~ n_paths^-1/2).
+    n_corrector : int
+        Fixed-point passes per step for the implicit fields at t_{k+1}.
+    n_replicas : int
+        Independent constructions of ``n_paths / n_replicas`` paths each (SeedSequence.spawn);
+        the results are their means and the errors their spreads.  The noise of earlier rows of
+        C feeds back into later ones through the field covariance, which makes the true error
+        about twice the per-entry sampling error of one construction (measured, Elman g = 2):
+        only the spread over independent replicas measures it.
+    seed : int
+
+    Returns
+    -------
+    SampledTwoTimeResult
+        Means over the replicas; ``correlation_err`` and ``lyapunov_err`` are standard errors
+        from their spread (n_replicas - 1 degrees of freedom).
+
+    References
+    ----------
+    THEORY.md sections 5 and 6; Eissfeller & Opper, PRL 68, 2094 (1992).
     """
     if not isinstance(ens, Ensemble):
         raise TypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
@@ -593,91 +698,123 @@ def sampled_two_time(ens: Ensemble, t_max: float, *, dt: float = 0.1, q0: float 
     t_max, dt, q0 = _check_positive("t_max", t_max), _check_positive("dt", dt), \
         _check_positive("q0", q0)
     n_paths = _check_positive_int("n_paths", n_paths, 8)
+    n_corrector = _check_positive_int("n_corrector", n_corrector, 0)
+    n_replicas = _check_positive_int("n_replicas", n_replicas, 2)
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     n = int(round(t_max / dt)) + 1
-    if n > 1500:
-        raise ValueError(f"t_max / dt gives {n} grid points; at most 1500 are supported")
-    lam_leak = 1.0 if ens.leak else 0.0
+    if n < 3:
+        raise ValueError(f"t_max / dt must be >= 2 (got t_max={t_max}, dt={dt})")
+    if n > 3000:
+        raise ValueError(f"t_max / dt gives {n} grid points; at most 3000 are supported")
+    if n_paths // n_replicas < 8:
+        raise ValueError(f"n_paths / n_replicas must be >= 8, got {n_paths} / {n_replicas}")
     times = np.arange(n) * dt
-    gp = _gate_params(ens)
-    dphi = get_activation(ens.flow[-1].activation).deriv
-    phi_fn = get_activation(ens.flow[-1].activation).fn
-    C = q0 * np.ones((n, n))
-    D = np.ones((n, n)) * 0.0
-    D[0, 0] = 1.0
-    D = np.exp(-np.abs(times[:, None] - times[None, :]))
-    seeds = np.random.SeedSequence(int(seed)).spawn(max_iter)
-    hist = {"residual": [], "mc_error": []}
-    converged = False
-    resid = math.inf
-    for it in range(1, max_iter + 1):
-        rng = np.random.default_rng(seeds[it - 1])
-        d = np.sqrt(np.clip(np.diag(C), 0, None))
-        Su, A = _two_time_maps(ens, C)
-        u = _mvn(Su, n_paths, rng)
-        if gp is None:
-            G = np.ones((n_paths, n))
-        else:
-            G = special.expit(gp[1] + _mvn(gp[0] ** 2 * C + gp[2] ** 2, n_paths, rng))
-        phi = phi_fn(u)
-        noise = None
-        if ens.noise_std > 0:
-            noise = (ens.noise_std * math.sqrt(dt / ens.tau)) * rng.standard_normal(
-                (n_paths, n - 1))
-        h = _integrate(lam_leak * G / ens.tau, G * phi / ens.tau, noise, dt,
-                       math.sqrt(q0) * rng.standard_normal(n_paths))
-        if _explosive(h):
-            raise ConvergenceError("sampled_two_time: paths diverged (explosive ensemble)",
-                                   n_iter=it)
-        du = _mvn(A * D, n_paths, rng)
-        drive = G * dphi(u) * du
-        if gp is not None and gp[0] > 0:
-            drive = drive + G * (1 - G) * (-lam_leak * h + phi) * _mvn(gp[0] ** 2 * D,
-                                                                       n_paths, rng)
-        y = _integrate(lam_leak * G / ens.tau, drive / ens.tau, None, dt,
-                       rng.standard_normal(n_paths))
-        C_new = h.T @ h / n_paths
-        D_new = y.T @ y / n_paths
-        se = np.sqrt(np.abs((h * h).T @ (h * h) / n_paths - C_new ** 2) / n_paths)
-        resid = float(np.max(np.abs(C_new - C)))
-        mc = float(np.max(se))
-        # normalized mean square change: about 1 + (1 - damping)^2 ... once only sampling noise
-        # is left; a systematic drift anywhere on the grid pushes it up
-        chi2 = float(np.mean(((C_new - C) / np.maximum(se, 1e-300)) ** 2))
-        hist["residual"].append(resid)
-        hist["mc_error"].append(mc)
-        C = (1 - damping) * C + damping * C_new
-        D = (1 - damping) * D + damping * D_new
-        del d
-        if it > 4 and chi2 <= tol:
-            converged = True
-            break
-    if not converged:
-        raise ConvergenceError("sampled_two_time: C(t, s) did not converge; increase max_iter",
-                               n_iter=it, residual=resid)
-    dd = np.diag(D_new) / D_new[0, 0]
+    runs = [_causal_run(ens, n, dt, q0, n_paths // n_replicas, n_corrector, ss)
+            for ss in np.random.SeedSequence(int(seed)).spawn(n_replicas)]
+    Cs = np.array([r[0] for r in runs])
+    C = Cs.mean(axis=0)
+    C_err = Cs.std(axis=0, ddof=1) / math.sqrt(n_replicas)
+    dds = np.array([np.diag(r[1]) / r[1][0, 0] for r in runs])
+    dd = np.exp(np.log(dds).mean(axis=0))
     half = n // 2
-    ld = 0.5 * np.log(np.clip(dd[half:], 1e-300, None))
-    p, cov = np.polyfit(times[half:], ld, 1, cov=True) if n - half > 3 else (
-        np.array([math.nan, 0.0]), np.zeros((2, 2)))
+    lyap, lyap_err = math.nan, math.nan
+    if n - half > 3:
+        sl = np.array([np.polyfit(times[half:], 0.5 * np.log(np.clip(d[half:], 1e-300, None)),
+                                  1)[0] for d in dds])
+        lyap = float(sl.mean())
+        lyap_err = float(sl.std(ddof=1) / math.sqrt(n_replicas))
+    change = np.max([r[3] for r in runs], axis=0)
+    resid = float(change.max())
     return SampledTwoTimeResult(
-        ens, times, C_new, se, dd, float(p[0]), float(math.sqrt(abs(cov[0, 0]))),
-        G.mean(axis=0), {k: np.asarray(v) for k, v in hist.items()}, int(seed), n_paths,
-        True, resid, it, f"converged in {it} iterations")
+        ens, times, C, C_err, dd, lyap, lyap_err, np.mean([r[2] for r in runs], axis=0),
+        {"corrector_change": change}, int(seed), n_paths, True, resid, n - 1,
+        f"causal construction, {n} grid times, {n_replicas} independent replicas of "
+        f"{n_paths // n_replicas} paths, {n_corrector} corrector passes; last pass changed h "
+        f"by <= {resid:.1e}")
 
 
-def _two_time_maps(ens, C):
-    """Sigma_L[C](t, s) and A = dSigma_L/dC (t, s) on the grid."""
+def _causal_run(ens, n, dt, q0, P, n_corrector, seedseq):
+    """One causal construction with P paths; returns C, D, E[G](t), corrector changes."""
+    lam = 1.0 if ens.leak else 0.0
+    tau = ens.tau
+    gp = _gate_params(ens)
+    act = get_activation(ens.flow[-1].activation)
+    rng = np.random.default_rng(seedseq)
+    gz = gp[0] if gp is not None else 0.0
+    z_random = gp is not None and (gp[0] > 0 or gp[2] > 0)
+    H = np.empty((n, P))
+    Y = np.empty((n, P))
+    H[0] = math.sqrt(q0) * rng.standard_normal(P)
+    Y[0] = rng.standard_normal(P)
+    noise = None
+    if ens.noise_std > 0:
+        noise = (ens.noise_std * math.sqrt(dt / tau)) * rng.standard_normal((n - 1, P))
+    gu = _CausalGP(n, rng.standard_normal((n, P)))
+    gdu = _CausalGP(n, rng.standard_normal((n, P)))
+    gzz = _CausalGP(n, rng.standard_normal((n, P))) if z_random else None
+    gdz = _CausalGP(n, rng.standard_normal((n, P))) if gz > 0 else None
+    C = np.zeros((n, n))
+    D = np.zeros((n, n))
+    U = np.empty((n, P))
+    G = np.ones((n, P))
+    DU = np.empty((n, P))
+    DZ = np.zeros((n, P))
+    corr_change = np.zeros(n)
+
+    def fields(k):
+        """Rows k of C, D from the paths; then the fields at t_k (conditional on the past)."""
+        C[k, :k + 1] = H[:k + 1] @ H[k] / P
+        C[:k + 1, k] = C[k, :k + 1]
+        D[k, :k + 1] = Y[:k + 1] @ Y[k] / P
+        D[:k + 1, k] = D[k, :k + 1]
+        su, a = _two_time_row(ens, C, k)
+        U[k] = gu.row(k, su)
+        DU[k] = gdu.row(k, a * D[k, :k + 1])
+        if gp is not None:
+            zk = gp[1] + (gzz.row(k, gz * gz * C[k, :k + 1] + gp[2] ** 2) if z_random else 0.0)
+            G[k] = special.expit(zk)
+            if gdz is not None:
+                DZ[k] = gdz.row(k, gz * gz * D[k, :k + 1])
+
+    def drifts(k, h, y):
+        phi = act.fn(U[k])
+        fh = G[k] * (-lam * h + phi) / tau
+        fy = G[k] * (-lam * y + act.deriv(U[k]) * DU[k])
+        if gdz is not None:
+            fy = fy + G[k] * (1 - G[k]) * (-lam * h + phi) * DZ[k]
+        return fh, fy / tau
+
+    fields(0)
+    for k in range(n - 1):
+        w = noise[k] if noise is not None else 0.0
+        fh0, fy0 = drifts(k, H[k], Y[k])
+        hp = H[k] + dt * fh0 + w
+        yp = Y[k] + dt * fy0
+        H[k + 1], Y[k + 1] = hp, yp
+        prev = None
+        for _ in range(n_corrector + 1):
+            fields(k + 1)
+            fh1, fy1 = drifts(k + 1, hp, yp)
+            H[k + 1] = H[k] + 0.5 * dt * (fh0 + fh1) + w
+            Y[k + 1] = Y[k] + 0.5 * dt * (fy0 + fy1)
+            if prev is not None:
+                corr_change[k + 1] = float(np.max(np.abs(H[k + 1] - prev)))
+            prev = H[k + 1].copy()
+        if _explosive(H[k + 1]) or _explosive(Y[k + 1]):
+            raise ConvergenceError("sampled_two_time: paths diverged (explosive ensemble); "
+                                   "shorten t_max", time=float((k + 1) * dt))
+        fields(k + 1)   # rows k + 1 of C, D from the final paths
+    return C, D, G.mean(axis=1), corr_change
+
+
+def _two_time_row(ens, C, k):
+    """Row k of Sigma_L[C](t_k, t_m) and of A = dSigma_L/dC, m = 0..k (THEORY.md section 2)."""
     last = ens.flow[-1]
     g2, s2 = last.gain ** 2, last.bias_std ** 2
+    row = C[k, :k + 1]
     if len(ens.flow) == 1:
-        return g2 * C + s2, np.full(C.shape, g2)
-    d = np.diag(C)
-    fk = flow_kernel(ens.flow[:-1], d[:, None], d[None, :], C)
-    return g2 * fk.k + s2, g2 * fk.dk
-
-
-def _mvn(cov, n_paths, rng):
-    """Rows ~ N(0, cov) via the symmetric eigendecomposition (negative eigenvalues clipped)."""
-    w, v = np.linalg.eigh(0.5 * (cov + cov.T))
-    f = v * np.sqrt(np.clip(w, 0, None))
-    return rng.standard_normal((n_paths, cov.shape[0])) @ f.T
+        return g2 * row + s2, np.full(k + 1, g2)
+    d = np.diag(C)[:k + 1]
+    fk = flow_kernel(ens.flow[:-1], C[k, k], d, row)
+    return g2 * np.broadcast_to(fk.k, row.shape) + s2, g2 * np.broadcast_to(fk.dk, row.shape)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import integrate, linalg, optimize
 
-from dmft import Ensemble, sampled
+from dmft import Ensemble, sampled, sampled_two_time
 from dmft._sampled import _heun_linear, heun_linear_reference, sample_stationary_gp
 from dmft.errors import ConvergenceError
 from dmft.kernels import dkernel, kernel
@@ -47,6 +47,10 @@ def test_circulant_gp_has_target_covariance():
     emp0 = np.mean(x[:, 100:101] * x[:, 100 + np.arange(0, 40, 5)], axis=0)
     # Monte Carlo error of a product of unit-scale Gaussians over 20000 paths: <= sqrt(2/2e4)
     np.testing.assert_allclose(emp0, cov[np.arange(0, 40, 5)], atol=5 * math.sqrt(2 / 20000))
+    # lags across the whole path, beyond the covariance window (static part 0.3 only): the
+    # circulant period n_steps + n_lag must not wrap correlations around
+    far = np.mean(x[:, :50] * x[:, 350:400], axis=0)
+    np.testing.assert_allclose(far.mean(), 0.3, atol=5 * math.sqrt(2 / 20000))
 
 
 def _scs_reference(g):
@@ -74,7 +78,7 @@ def test_no_gate_limit_reproduces_closed_stationary_theory():
     g = 2.0
     d0, lam = _scs_reference(g)
     # no gate at all, and the gate's no-gate limit (g_z = sigma_z = 0, mu_z = +inf)
-    r = sampled(Ensemble.elman(g), seed=3, n_paths=1000, lyapunov_iter=12)
+    r = sampled(Ensemble.elman(g), seed=3, n_paths=600, lyapunov_iter=10)
     assert r.converged and r.phase == "chaotic"
     if True:
         # 4 Monte Carlo standard errors + 1 % for the Heun step dt = 0.05 and the finite lag
@@ -176,26 +180,114 @@ def test_explosive_is_a_phase_not_nan():
     assert r.phase == "explosive" and r.lyapunov_max == math.inf
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("mu", [2.0, 0.0, -2.0])
-def test_gated_theory_matches_simulation(mu):
+def _simulate_gated(ens, n, seeds, te):
+    """lambda_max (QR, k = 1), Delta_0 and E[G] of finite-N simulations, one per seed."""
     import simulate
-    ens = Ensemble.mgru(2.0, gate_gain=1.0, gate_bias_mean=mu)
-    r = sampled(ens, seed=0, n_paths=1500, lyapunov_iter=16)
-    te = r.tau_eff
+    from simulate.sweep import _gate_values
     lam, d0, gm = [], [], []
-    for seed in range(4):
-        net = simulate.sample(ens, 1000, seed=seed)
-        ly = simulate.lyapunov_spectrum(net, 1, t_max=300 * te, dt=0.1, t_transient=100 * te,
+    for seed in seeds:
+        net = simulate.sample(ens, n, seed=seed)
+        ly = simulate.lyapunov_spectrum(net, 1, t_max=200 * te, dt=0.1, t_transient=50 * te,
                                         seed=seed)
-        tr = simulate.integrate(net, np.random.default_rng(seed).standard_normal(1000),
-                                200 * te, 0.1, t_transient=100 * te, record_every=10)
-        from simulate.sweep import _gate_values
+        tr = simulate.integrate(net, np.random.default_rng(seed).standard_normal(n), 200 * te,
+                                0.1, t_transient=50 * te, record_every=10)
         lam.append(ly.exponents[0])
         d0.append(np.mean(tr.h ** 2))
         gm.append(np.mean(_gate_values(net, ens, tr.h)))
-    # tolerance: 3 x (spread of the 4 realizations / 2 + theory MC error) + O(1/N) = 2 %
-    for sim, th, th_err in ((lam, r.lyapunov_max, r.lyapunov_err), (d0, r.delta0, r.delta0_err),
-                            (gm, r.gate_mean, r.gate_mean_err)):
+    return np.array(lam), np.array(d0), np.array(gm)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mu", [2.0, 0.0, -2.0])
+def test_gated_theory_matches_simulation(mu):
+    ens = Ensemble.mgru(2.0, gate_gain=1.0, gate_bias_mean=mu)
+    r = sampled(ens, seed=0, n_paths=1500, lyapunov_iter=16)
+    te = r.tau_eff
+    ns = (250, 500, 1000)
+    per_n = {n: _simulate_gated(ens, n, range(4), te) for n in ns}
+    # Delta_0 and the mean gate at N = 1000: 3 x (standard error of the 4 realizations +
+    # theory MC error) + 2 % for the O(1/N) correction (measured: N = 250 -> 1000 moves
+    # Delta_0 by ~1 %, the gate mean by < 0.1 %)
+    lam1k, d0, gm = per_n[1000]
+    for sim, th, th_err in ((d0, r.delta0, r.delta0_err), (gm, r.gate_mean, r.gate_mean_err)):
         tol = 3 * (np.std(sim, ddof=1) / 2 + th_err) + 0.02 * abs(th)
         assert abs(np.mean(sim) - th) <= tol, (mu, np.mean(sim), th, tol)
+    # lambda_max has a large finite-size correction (non-gated Elman g = 2: 0.065 at N = 250
+    # against 0.1125 for N -> inf; THEORY.md section 8: O(1/N)): extrapolate a + b / N by
+    # weighted least squares over N = 250, 500, 1000 and compare the intercept with the
+    # theory within 3 combined standard errors
+    x = np.array([1 / n for n in ns])
+    y = np.array([per_n[n][0].mean() for n in ns])
+    w = np.array([4 / max(per_n[n][0].var(ddof=1), 1e-12) for n in ns])
+    A = np.vstack([np.ones_like(x), x]).T
+    cov = np.linalg.inv(A.T @ (A * w[:, None]))
+    a = (cov @ (A.T @ (w * y)))[0]
+    tol = 3 * math.hypot(math.sqrt(cov[0, 0]), r.lyapunov_err)
+    assert abs(a - r.lyapunov_max) <= tol, (mu, a, r.lyapunov_max, tol, y)
+
+
+# ----------------------------------------------------------------------------- two-time
+def _gamma(mu):
+    return 1 / (1 + math.exp(-mu))
+
+
+@pytest.mark.parametrize("ens, ref", [
+    # non-gated: the closed two-time theory of THEORY.md section 5 is the same problem
+    (Ensemble.elman(2.0), Ensemble.elman(2.0)),
+    # a constant gate gamma = sigmoid(-1) is the non-gated flow with tau / gamma (section 6)
+    (Ensemble.mgru(2.0, gate_gain=0.0, gate_bias_mean=-1.0),
+     Ensemble.elman(2.0).replace(tau=1 / _gamma(-1.0))),
+    # non-leaky: C(t, t) grows ballistically; the same closed recursion with lam = 0
+    (Ensemble.elman(1.5, leak=False), Ensemble.elman(1.5, leak=False)),
+], ids=["elman", "constant-gate", "non-leaky"])
+def test_two_time_no_gate_limit_reproduces_closed_two_time(ens, ref):
+    from dmft import lyapunov_two_replica, two_time
+    t_max, dt = (10.0, 0.1) if ens.leak else (5.0, 0.1)
+    n = int(round(t_max / dt))
+    s = sampled_two_time(ens, t_max, dt=dt, n_paths=4000, n_replicas=16, seed=1)
+    r = two_time(ref, t_max, dt, 1.0)
+    # errors from the spread of 16 independent replicas (t distribution, 15 dof): the true
+    # error is ~2x the per-entry sampling error because the noise of C feeds back through the
+    # field covariance.  P(|t_15| > 5) = 1.6e-4, so 5 errors over the 6 points below fail a
+    # correct solver with probability < 1e-3.  Discretization: both solvers are second order
+    # at dt = 0.1; the closed one moves by <= 2e-4 between dt = 0.1 and 0.05 (measured, Elman
+    # g = 2, t <= 10; 3e-3 allowed, < 0.5 error), and the sampled one moved by less than its
+    # pooled error (8 x 2000 paths) between dt = 0.1 and 0.05 (measured).  Replica noise
+    # biases C at O(1/250) at most: measured < 1 error with 125 paths per replica.
+    idx = [(n // 4, n // 4), (n // 2, n // 2), (3 * n // 4, 3 * n // 4), (n, n), (n, n // 2),
+           (n, 4 * n // 5)]
+    for i, j in idx:
+        disc = 3e-3 * abs(r.C[i, j])
+        dev = abs(s.correlation[i, j] - r.C[i, j])
+        assert dev <= 5 * s.correlation_err[i, j] + disc, (i, j, s.correlation[i, j], r.C[i, j])
+    # the correlation error is a real Monte Carlo error, not zero and not huge
+    assert 0 < s.correlation_err[n, n] < 0.05 * s.correlation[n, n]
+    if ens.leak:
+        # replica distance (eq. 6.3 vs section 5's two-replica recursion), same fit window
+        lr = lyapunov_two_replica(ref, t_max, dt, 1.0)
+        assert abs(s.lyapunov_max - lr.lyapunov_max) <= 5 * s.lyapunov_err + 0.01
+
+
+def test_two_time_causal_gp_has_target_covariance():
+    # the row-by-row Cholesky construction reproduces a known covariance (smooth kernel at a
+    # small step, where the nugget matters): 20000 paths, errors <= sqrt(2 / 20000) per entry
+    from dmft._sampled import _CausalGP
+    t = np.arange(60) * 0.05
+    cov = 0.2 + np.exp(-0.5 * (t[:, None] - t[None, :]) ** 2)
+    gp = _CausalGP(60, np.random.default_rng(0).standard_normal((60, 20000)))
+    x = np.array([gp.row(k, cov[k, :k + 1]) for k in range(60)])
+    emp = x @ x.T / 20000
+    np.testing.assert_allclose(emp[::10, ::10], cov[::10, ::10], atol=5 * math.sqrt(2 / 20000)
+                               * cov.max())
+
+
+def test_two_time_reproducible_and_bad_input():
+    ens = Ensemble.mgru(1.8, gate_gain=1.0, gate_bias_mean=0.0)
+    a = sampled_two_time(ens, 2.0, dt=0.2, n_paths=64, n_replicas=2, seed=3)
+    b = sampled_two_time(ens, 2.0, dt=0.2, n_paths=64, n_replicas=2, seed=3)
+    assert np.array_equal(a.correlation, b.correlation) and a.seed == 3
+    assert np.all((a.gate_mean > 0) & (a.gate_mean < 1))
+    for kw, msg in ((dict(n_paths=8), "n_paths"), (dict(dt=math.inf), "dt"),
+                    (dict(n_replicas=1), "n_replicas")):
+        with pytest.raises(ValueError, match=msg):
+            sampled_two_time(ens, 2.0, **kw)

@@ -107,3 +107,84 @@ def test_store_of_another_sweep_is_refused(tmp_path):
     with pytest.raises(ValueError, match="different sweep"):
         sweep(_task, {"a": [2.0], "b": [0.0]}, 1, store=tmp_path / "s", n_workers=0,
               progress=False)
+
+
+_KILL_SCRIPT = '''
+import os, sys, time
+import numpy as np
+from simulate.sweep import sweep
+
+def task(params, seed):
+    with open(os.environ["SWEEP_TEST_LOG"], "a") as fh:     # one line per execution
+        fh.write(f"{params['a']},{params['b']},{seed}\\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    time.sleep(0.15)
+    return {"value": params["a"] * 10 + params["b"] + np.random.default_rng(seed).standard_normal()}
+
+if __name__ == "__main__":
+    sweep(task, {"a": [0.0, 1.0, 2.0], "b": [0.5, 1.5]}, 2, store=sys.argv[1], n_workers=0,
+          progress=False)
+'''
+
+
+def test_sigkilled_sweep_resumes_without_recomputing_or_losing(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "run_sweep.py"
+    script.write_text(_KILL_SCRIPT)
+    store = tmp_path / "store"
+    log = tmp_path / "calls.log"
+    env = dict(os.environ, SWEEP_TEST_LOG=str(log))
+    proc = subprocess.Popen([sys.executable, str(script), str(store)], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(store.glob("*.npz"))) < 4:       # some tasks are on disk
+            assert proc.poll() is None, "the sweep ended before it could be killed"
+            assert time.monotonic() < deadline, "the sweep made no progress"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)                  # no cleanup handlers run
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    finished = {p.name for p in store.glob("*.npz")}
+    started = log.read_text().splitlines()
+    assert 4 <= len(finished) < 12 and len(started) >= len(finished)
+    assert len(started) <= len(finished) + 1                # serial: at most one in flight
+    # restart: completes, runs each unfinished task once and no finished one again
+    # (in this process, with the script's own task function: saves an interpreter start)
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("run_sweep", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    os.environ["SWEEP_TEST_LOG"] = str(log)
+    try:
+        sweep(mod.task, {"a": [0.0, 1.0, 2.0], "b": [0.5, 1.5]}, 2, store=store, n_workers=0,
+              progress=False)
+    finally:
+        del os.environ["SWEEP_TEST_LOG"]
+    calls = log.read_text().splitlines()
+    rerun = calls[len(started):]
+    assert len(set(rerun)) == len(rerun) == 12 - len(finished)
+    grid_index = {0.0: 0, 1.0: 1, 2.0: 2, 0.5: 0, 1.5: 1}
+    rerun_keys = set()
+    for c in rerun:
+        a, b, s = (float(x) for x in c.split(","))
+        rerun_keys.add(f"task_{grid_index[a]}_{grid_index[b]}_seed{int(s)}.npz")
+    assert not rerun_keys & finished                        # no finished task recomputed
+    ds = load_sweep(store)
+    assert (ds["status"] == "ok").all()                     # nothing lost
+    for p in finished:                                      # finished before the kill: kept
+        assert (store / p).exists()
+    runs = {tuple(float(x) for x in c.split(",")) for c in calls}
+    assert len(runs) == 12                                  # every task ran
+    for a in (0.0, 1.0, 2.0):
+        for b in (0.5, 1.5):
+            for s in (0, 1):
+                assert float(ds["value"].sel(a=a, b=b, seed=s)) == _expected(a, b, s)
