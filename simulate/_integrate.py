@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from ._network import Network, _phi_block
+from ._network import Network, _alloc_work, _phi_block
 
 __all__ = ["Trajectory", "integrate", "integrate_batch", "random_state", "METHODS"]
 
@@ -73,34 +73,41 @@ def random_state(n: int, *, seed: int | np.random.Generator, std: float = 1.0) -
 
 # --------------------------------------------------------------------------- kernels
 @njit(cache=True)
-def _axpy_block(out, Z, a, K):
-    n, c = Z.shape
-    for i in range(n):
-        for j in range(c):
-            out[i, j] = Z[i, j] + a * K[i, j]
+def _step(Z, method, dt, r, p, k1, k2, tmp, work, xt, yt):
+    """One Euler or RK4 step of the block Z = [h | V] in place (state and tangents together).
 
-
-@njit(cache=True)
-def _step(Z, method, dt, r, flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_tau,
-          k1, k2, k3, k4, tmp):
-    """One Euler or RK4 step of the block Z = [h | V] in place (state and tangents together)."""
-    _phi_block(Z, r, flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_tau, k1)
+    Euler: Z <- Z + dt f_Z(Z). RK4 (classical tableau): the stage slopes are summed into k1 as
+    they come (k1 + 2 k2 + 2 k3, then + k4), so three (N, c) buffers suffice; each stage is one
+    :func:`_phi_block` (one pass over each weight matrix for the whole block). No allocation.
+    Returns tr J at the starting state (NaN for deeper flows).
+    """
+    tr = _phi_block(Z, r, p, k1, work, xt, yt)
     n, c = Z.shape
     if method == 0:
         for i in range(n):
             for j in range(c):
                 Z[i, j] += dt * k1[i, j]
-        return
-    _axpy_block(tmp, Z, 0.5 * dt, k1)
-    _phi_block(tmp, r, flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_tau, k2)
-    _axpy_block(tmp, Z, 0.5 * dt, k2)
-    _phi_block(tmp, r, flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_tau, k3)
-    _axpy_block(tmp, Z, dt, k3)
-    _phi_block(tmp, r, flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_tau, k4)
+        return tr
+    h2 = 0.5 * dt
+    for i in range(n):
+        for j in range(c):
+            tmp[i, j] = Z[i, j] + h2 * k1[i, j]
+    _phi_block(tmp, r, p, k2, work, xt, yt)
+    for i in range(n):
+        for j in range(c):
+            k1[i, j] += 2.0 * k2[i, j]
+            tmp[i, j] = Z[i, j] + h2 * k2[i, j]
+    _phi_block(tmp, r, p, k2, work, xt, yt)
+    for i in range(n):
+        for j in range(c):
+            k1[i, j] += 2.0 * k2[i, j]
+            tmp[i, j] = Z[i, j] + dt * k2[i, j]
+    _phi_block(tmp, r, p, k2, work, xt, yt)
     w = dt / 6.0
     for i in range(n):
         for j in range(c):
-            Z[i, j] += w * (k1[i, j] + 2.0 * k2[i, j] + 2.0 * k3[i, j] + k4[i, j])
+            Z[i, j] += w * (k1[i, j] + k2[i, j])
+    return tr
 
 
 @njit(cache=True)
@@ -115,9 +122,10 @@ def _state_ok(Z, bound2):
 
 @njit(cache=True)
 def _integrate_one(h0, n_transient, n_steps, dt, method, record_every, noise_amp, seed, bound,
-                   r, flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_tau, rec, final):
+                   r, p, rec, final):
     """Integrate realization r from h0; writes rec[m] = h(m * record_every * dt) and final.
 
+    All buffers are allocated once here; the time loop allocates nothing.
     Returns (steps done, 1 if diverged else 0, number of records written).
     """
     n = h0.shape[0]
@@ -126,9 +134,8 @@ def _integrate_one(h0, n_transient, n_steps, dt, method, record_every, noise_amp
         Z[i, 0] = h0[i]
     k1 = np.empty((n, 1))
     k2 = np.empty((n, 1))
-    k3 = np.empty((n, 1))
-    k4 = np.empty((n, 1))
     tmp = np.empty((n, 1))
+    work, xt, yt = _alloc_work(p, 1)
     if noise_amp > 0.0:
         np.random.seed(seed)
     bound2 = bound * bound
@@ -140,8 +147,7 @@ def _integrate_one(h0, n_transient, n_steps, dt, method, record_every, noise_amp
             for i in range(n):
                 rec[m, i] = Z[i, 0]
             m += 1
-        _step(Z, method, dt, r, flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_tau,
-              k1, k2, k3, k4, tmp)
+        _step(Z, method, dt, r, p, k1, k2, tmp, work, xt, yt)
         if noise_amp > 0.0:
             for i in range(n):
                 Z[i, 0] += noise_amp * np.random.standard_normal()
@@ -158,12 +164,14 @@ def _integrate_one(h0, n_transient, n_steps, dt, method, record_every, noise_amp
 
 @njit(cache=True, parallel=True)
 def _integrate_many(h0, n_transient, n_steps, dt, method, record_every, noise_amp, seeds, bound,
-                    flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_tau, rec, final,
-                    done, status, n_written):
+                    flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_tau, diag0, gate_diag,
+                    rec, final, done, status, n_written):
+    # the parameter tuple is built inside the loop body: parfor gufuncs take no nested tuples
     for r in prange(h0.shape[0]):
         a, b, c = _integrate_one(h0[r], n_transient, n_steps, dt, method, record_every,
-                                 noise_amp, seeds[r], bound, r, flow_w, flow_b, acts, gate_w,
-                                 gate_b, gated, lam, inv_tau, rec[r], final[r])
+                                 noise_amp, seeds[r], bound, r,
+                                 (flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_tau,
+                                  diag0, gate_diag), rec[r], final[r])
         done[r] = a
         status[r] = b
         n_written[r] = c
@@ -287,15 +295,17 @@ def integrate_batch(nets: Sequence[Network], h0: np.ndarray, t_max: float, dt: f
     rec = np.zeros((R, n_rec, n)) if record else np.zeros((R, 0, n))
     final = h0.copy()
     if R == 1:
-        flow_w, flow_b, acts, gw, gb, gated, lam, inv_tau = nets[0].kernel_args()
+        p = nets[0].kernel_args()
     else:
-        flow_w = tuple(np.ascontiguousarray(np.concatenate([x.flow_w[i] for x in nets]))
-                       for i in range(len(nets[0].flow_w)))
-        flow_b = tuple(np.ascontiguousarray(np.concatenate([x.flow_b[i] for x in nets]))
-                       for i in range(len(nets[0].flow_b)))
-        gw = np.ascontiguousarray(np.concatenate([x.gate_w for x in nets]))
-        gb = np.ascontiguousarray(np.concatenate([x.gate_b for x in nets]))
-        _, _, acts, _, _, gated, lam, inv_tau = nets[0].kernel_args()
+        p0 = nets[0].kernel_args()
+
+        def stack(arrs):
+            return np.ascontiguousarray(np.concatenate(arrs))
+
+        p = (tuple(stack([x.flow_w[i] for x in nets]) for i in range(len(nets[0].flow_w))),
+             tuple(stack([x.flow_b[i] for x in nets]) for i in range(len(nets[0].flow_b))),
+             p0[2], stack([x.gate_w for x in nets]), stack([x.gate_b for x in nets]), p0[5],
+             p0[6], p0[7], stack([x._diag for x in nets]), stack([x._gate_diag for x in nets]))
     noise_amp = float(nets[0].noise_std * np.sqrt(dt / nets[0].tau))
     seeds = _noise_seeds(nets[0].noise_std, seed, R)
     done = np.zeros(R, dtype=np.int64)
@@ -303,13 +313,11 @@ def integrate_batch(nets: Sequence[Network], h0: np.ndarray, t_max: float, dt: f
     written = np.zeros(R, dtype=np.int64)
     if parallel and R > 1:
         _integrate_many(h0, n_tr, n_steps, float(dt), code, record_every, noise_amp, seeds,
-                        float(bound), flow_w, flow_b, acts, gw, gb, gated, lam, inv_tau, rec,
-                        final, done, status, written)
+                        float(bound), *p, rec, final, done, status, written)
     else:
         for r in range(R):
             a, b, c = _integrate_one(h0[r], n_tr, n_steps, float(dt), code, record_every,
-                                     noise_amp, seeds[r], float(bound), r, flow_w, flow_b, acts,
-                                     gw, gb, gated, lam, inv_tau, rec[r], final[r])
+                                     noise_amp, seeds[r], float(bound), r, p, rec[r], final[r])
             done[r], status[r], written[r] = a, b, c
     diverged = status.astype(bool)
     if record:

@@ -15,7 +15,9 @@ time, log|R_jj| / (n dt).
 Network fast path (:func:`lyapunov_spectrum`): one block Z = [h | Q] of shape (N, 1 + k) is
 propagated by :func:`simulate._network._phi_block`, which applies each weight matrix once per
 evaluation to the whole block: a BLAS-3 product for k ~ N, a single pass over the couplings for
-k = 1. The whole loop runs in numba; Python only sees chunks (progress bar, history).
+k = 1 (RK4: one pass per stage, W @ [h_s | v_s]). The whole time loop runs in one numba function
+on buffers allocated once per run (no allocation or Python call per step); Python only sees
+chunks (progress bar, history). For a one-layer flow tr J comes out of the first stage's pass.
 
 Outputs besides the exponents: Kaplan-Yorke dimension D_KY = j + sum_{i<=j} lambda_i /
 |lambda_{j+1}| (j the largest index with a non-negative partial sum), entropy rate (sum of the
@@ -37,7 +39,7 @@ from numba import njit
 from dmft.errors import ConvergenceError
 
 from ._integrate import _method_code, _state_ok, _step
-from ._network import Network, _trace_jacobian
+from ._network import Network, _alloc_work, _phi_block, _trace_jacobian
 
 __all__ = ["LyapunovResult", "lyapunov_spectrum", "lyapunov_spectrum_ode", "lyapunov_max_two",
            "kaplan_yorke"]
@@ -149,77 +151,70 @@ def _reorthonormalize(Z, logsum, accumulate):
 
 
 @njit(cache=True)
-def _lyap_chunk(Z, n_ons, steps_per_ons, dt, method, accumulate, noise_amp, seed, bound, r,
-                flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_tau, diag0, gate_diag,
-                trace_every_step, logsum, trace_acc):
-    """Propagate Z = [h | Q] over n_ons re-orthonormalization intervals.
+def _lyap_chunk(Z, n_ons, steps_per_ons, dt, method, accumulate, noise_amp, seed, bound, r, p,
+                trace_mode, logsum, trace_acc, k1, k2, tmp, work, xt, yt, hbuf):
+    """Propagate Z = [h | Q] over n_ons re-orthonormalization intervals (whole loop in numba).
 
-    Returns the number of intervals completed (< n_ons when the state diverged).
-    trace_acc[0] accumulates tr J * (weight in time), trace_acc[1] the time; trace_acc[2:4]
-    cache the last evaluated trace and whether it is valid (trapezoid rule across calls).
+    ``k1, k2, tmp`` (shape of Z) and ``work, xt, yt`` (:func:`_alloc_work`) are preallocated by
+    the caller: the step loop allocates nothing. Returns the number of intervals completed
+    (< n_ons when the state diverged).
+
+    Trace bookkeeping (only when ``accumulate``), ``tr_n`` = tr J at the start of step n (free
+    from the first stage for a one-layer flow, :func:`_trace_jacobian` otherwise):
+    ``trace_mode`` 2 adds dt * tr_n to trace_acc[0] and dt to trace_acc[1] every step and keeps
+    the very first tr_n in trace_acc[2] (flag trace_acc[3]); the caller turns the left sum into
+    the trapezoid rule with the final state's trace. ``trace_mode`` 1 samples tr_n once per
+    interval (weight t_ons); 0 never.
     """
     n, c = Z.shape
-    k1 = np.empty((n, c))
-    k2 = np.empty((n, c))
-    k3 = np.empty((n, c))
-    k4 = np.empty((n, c))
-    tmp = np.empty((n, c))
-    h = np.empty(n)
     if noise_amp > 0.0:
         np.random.seed(seed)
     bound2 = bound * bound
+    one_layer = len(p[0]) == 1
     for o in range(n_ons):
         for s in range(steps_per_ons):
-            if accumulate and (trace_every_step or s == 0):
-                if trace_every_step and trace_acc[3] == 1.0:
-                    tr0 = trace_acc[2]  # cached from the end of the previous step
+            want = accumulate and (trace_mode == 2 or (trace_mode == 1 and s == 0))
+            tr_pre = 0.0
+            if want and not one_layer:
+                for i in range(n):
+                    hbuf[i] = Z[i, 0]
+                tr_pre = _trace_jacobian(hbuf, r, p)
+            tr = _step(Z, method, dt, r, p, k1, k2, tmp, work, xt, yt)
+            if want:
+                if not one_layer:
+                    tr = tr_pre
+                if trace_mode == 2:
+                    trace_acc[0] += dt * tr
+                    trace_acc[1] += dt
+                    if trace_acc[3] == 0.0:
+                        trace_acc[2] = tr
+                        trace_acc[3] = 1.0
                 else:
-                    for i in range(n):
-                        h[i] = Z[i, 0]
-                    tr0 = _trace_jacobian(h, r, flow_w, flow_b, acts, gate_w, gate_b, gated,
-                                          lam, inv_tau, diag0, gate_diag)
-                if not trace_every_step:
-                    trace_acc[0] += dt * steps_per_ons * tr0
+                    trace_acc[0] += dt * steps_per_ons * tr
                     trace_acc[1] += dt * steps_per_ons
-            _step(Z, method, dt, r, flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_tau,
-                  k1, k2, k3, k4, tmp)
             if noise_amp > 0.0:
                 for i in range(n):
                     Z[i, 0] += noise_amp * np.random.standard_normal()
             if not _state_ok(Z, bound2):
                 return o
-            if accumulate and trace_every_step:
-                # trapezoid rule in time for <tr J>: error O(dt^2) per unit time
-                for i in range(n):
-                    h[i] = Z[i, 0]
-                tr1 = _trace_jacobian(h, r, flow_w, flow_b, acts, gate_w, gate_b, gated,
-                                      lam, inv_tau, diag0, gate_diag)
-                trace_acc[0] += 0.5 * dt * (tr0 + tr1)
-                trace_acc[1] += dt
-                trace_acc[2] = tr1
-                trace_acc[3] = 1.0
         if c > 1:
             _reorthonormalize(Z, logsum, accumulate)
     return n_ons
 
 
 @njit(cache=True)
-def _two_traj_chunk(Z1, Z2, n_ons, steps_per_ons, dt, method, d0, bound, r, flow_w, flow_b,
-                    acts, gate_w, gate_b, gated, lam, inv_tau, acc):
+def _two_traj_chunk(Z1, Z2, n_ons, steps_per_ons, dt, method, d0, bound, r, p, acc):
     """Two nearby trajectories renormalized to distance d0 every interval; acc[0] += log(d/d0)."""
     n = Z1.shape[0]
     k1 = np.empty((n, 1))
     k2 = np.empty((n, 1))
-    k3 = np.empty((n, 1))
-    k4 = np.empty((n, 1))
     tmp = np.empty((n, 1))
+    work, xt, yt = _alloc_work(p, 1)
     bound2 = bound * bound
     for o in range(n_ons):
         for _ in range(steps_per_ons):
-            _step(Z1, method, dt, r, flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_tau,
-                  k1, k2, k3, k4, tmp)
-            _step(Z2, method, dt, r, flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_tau,
-                  k1, k2, k3, k4, tmp)
+            _step(Z1, method, dt, r, p, k1, k2, tmp, work, xt, yt)
+            _step(Z2, method, dt, r, p, k1, k2, tmp, work, xt, yt)
         if not (_state_ok(Z1, bound2) and _state_ok(Z2, bound2)):
             return o
         d = 0.0
@@ -236,6 +231,21 @@ def _two_traj_chunk(Z1, Z2, n_ons, steps_per_ons, dt, method, d0, bound, r, flow
 
 
 # --------------------------------------------------------------------------- drivers
+def _buffers(p, Z):
+    """Preallocated work arrays of :func:`_lyap_chunk` for the block Z."""
+    return (np.empty_like(Z), np.empty_like(Z), np.empty_like(Z), *_alloc_work(p, Z.shape[1]),
+            np.empty(Z.shape[0]))
+
+
+def _trace_at(h, p):
+    """tr J(h) through the kernels (one-layer: the fused pass; deeper: the O(N^3) chain)."""
+    h = np.ascontiguousarray(h, dtype=np.float64)
+    if len(p[0]) == 1:
+        out = np.empty((h.shape[0], 1))
+        return float(_phi_block(h.reshape(-1, 1), 0, p, out, *_alloc_work(p, 1)))
+    return float(_trace_jacobian(h, 0, p))
+
+
 def _intervals(t, t_ons, dt, name):
     if not np.isfinite(t) or t < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {t!r}")
@@ -338,9 +348,10 @@ def lyapunov_spectrum(net: Network, k: int | None = None, *, t_max: float = 100.
     n_history : int
         Number of points of the convergence history (= number of blocks for ``stderr``).
     trace : {"auto", "step", "ons", "none"}
-        When tr J is evaluated for ``mean_trace``: every step ("step"; one extra pass over the
-        couplings, cheap relative to k >= 2 tangents), at each re-orthonormalization ("ons",
-        a sampled average), or never. "auto" is "step" for k > 1 and "ons" for k = 1.
+        When tr J is evaluated for ``mean_trace``: every step ("step", trapezoid rule in time;
+        free for a one-layer flow, where it comes out of the first stage's pass, and O(N^3) per
+        step for deeper flows), once per re-orthonormalization interval ("ons", a sampled
+        average), or never. "auto" is "step" for one-layer flows or k > 1, else "ons".
     two_trajectory : bool
         Also estimate lambda_max from two trajectories at distance 1e-8 sqrt(N), renormalized
         every t_ons (costs two more state integrations).
@@ -374,7 +385,10 @@ def lyapunov_spectrum(net: Network, k: int | None = None, *, t_max: float = 100.
     n_trt = _intervals(t_transient_tangent, t_ons, dt, "t_transient_tangent")
     if trace not in ("auto", "step", "ons", "none"):
         raise ValueError(f"trace must be 'auto', 'step', 'ons' or 'none', got {trace!r}")
-    trace_step = trace == "step" or (trace == "auto" and k > 1)
+    one_layer = net.depth == 1
+    # one-layer flows get tr J for free from the first RK stage: every step; deeper flows pay
+    # an O(N^3) trace, worth it only next to k >= 2 tangents
+    trace_mode = {"none": 0, "ons": 1, "step": 2}.get(trace, 2 if (one_layer or k > 1) else 1)
     rng = np.random.default_rng(seed)
     if h0 is None:
         h0 = rng.standard_normal(n)
@@ -386,8 +400,7 @@ def lyapunov_spectrum(net: Network, k: int | None = None, *, t_max: float = 100.
     seed_seq = np.random.SeedSequence(seed)
     chunk_seeds = iter(int(s.generate_state(1, dtype=np.uint32)[0])
                        for s in seed_seq.spawn(4 + n_history + 2))
-    args = net.kernel_args()
-    extra = (net._diag, net._gate_diag)
+    p = net.kernel_args()
     start = time.perf_counter()
     bar = _progress(n_tr + n_trt + n_ons, progress, f"Lyapunov N={n} k={k}")
     n_iter = 0
@@ -397,7 +410,7 @@ def lyapunov_spectrum(net: Network, k: int | None = None, *, t_max: float = 100.
     tr_acc = np.zeros(4)
     if n_tr:
         done = _lyap_chunk(Zs, n_tr, steps, float(dt), code, False, noise_amp, next(chunk_seeds),
-                           float(bound), 0, *args, *extra, False, dummy, tr_acc)
+                           float(bound), 0, p, 0, dummy, tr_acc, *_buffers(p, Zs))
         n_iter += done * steps
         if bar:
             bar.update(n_tr)
@@ -408,10 +421,11 @@ def lyapunov_spectrum(net: Network, k: int | None = None, *, t_max: float = 100.
     h_start = Zs[:, 0].copy()
     Z = np.ascontiguousarray(np.column_stack([h_start, q0]))
     logsum = np.zeros(k)
+    bufs = _buffers(p, Z)  # allocated once for the whole run
     # 2. tangent transient
     if n_trt:
         done = _lyap_chunk(Z, n_trt, steps, float(dt), code, False, noise_amp, next(chunk_seeds),
-                           float(bound), 0, *args, *extra, False, logsum, tr_acc)
+                           float(bound), 0, p, 0, logsum, tr_acc, *bufs)
         n_iter += done * steps
         if bar:
             bar.update(n_trt)
@@ -429,8 +443,8 @@ def lyapunov_spectrum(net: Network, k: int | None = None, *, t_max: float = 100.
     for size in sizes:
         logsum = np.zeros(k)
         done = _lyap_chunk(Z, int(size), steps, float(dt), code, True, noise_amp,
-                           next(chunk_seeds), float(bound), 0, *args, *extra, trace_step,
-                           logsum, tr_acc)
+                           next(chunk_seeds), float(bound), 0, p, trace_mode, logsum, tr_acc,
+                           *bufs)
         n_iter += done * steps
         if bar:
             bar.update(done)
@@ -451,7 +465,10 @@ def lyapunov_spectrum(net: Network, k: int | None = None, *, t_max: float = 100.
     if not blocks:
         raise ConvergenceError("the state diverged before any observation time was accumulated",
                                bound=bound)
-    mean_trace = tr_acc[0] / tr_acc[1] if tr_acc[1] > 0 and trace != "none" else None
+    if trace_mode == 2 and tr_acc[3] == 1.0 and not diverged:
+        # left sum dt * sum_{n<M} tr_n -> trapezoid rule: + dt/2 (tr_M - tr_0), O(dt^2) error
+        tr_acc[0] += 0.5 * dt * (_trace_at(Z[:, 0], p) - tr_acc[2])
+    mean_trace = tr_acc[0] / tr_acc[1] if tr_acc[1] > 0 and trace_mode > 0 else None
     if two_trajectory:
         two_est = lyapunov_max_two(net, t_max=t_max, dt=dt, method=method, t_ons=t_ons,
                                    t_transient=0.0, h0=Z_two[0][:, 0], seed=seed)
@@ -483,7 +500,7 @@ def lyapunov_max_two(net: Network, *, t_max: float = 100.0, dt: float = 0.1,
     n = net.n
     h = rng.standard_normal(n) if h0 is None else np.asarray(h0, dtype=np.float64)
     d0 = 1e-8 * math.sqrt(n) if d0 is None else float(d0)
-    args = net.kernel_args()
+    args = (net.kernel_args(),)
     Z1 = np.ascontiguousarray(h.reshape(n, 1)).copy()
     acc = np.zeros(1)
     if n_tr:

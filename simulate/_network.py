@@ -12,10 +12,14 @@ and its Jacobian (THEORY.md section 3, at any state, not only at a fixed point):
 
 All kernels work on a *block* ``Z = [h | V]`` of shape (N, 1 + k): column 0 is the state, the
 other columns are tangent vectors. :func:`_phi_block` returns ``[f(h) | J(h) V]`` reading each
-weight matrix exactly once (one matrix-matrix product per layer, ``W^l @ [s^l | D_l ... V]``), so
-the state and k tangent vectors cost one pass over the couplings (k = 1: memory bound, read once
-per evaluation) or one BLAS-3 product (k = N). Gated, non-leaky and multi-layer ensembles all run
-through this one kernel; a pure state evaluation is the case k = 0.
+weight matrix exactly once (one product per layer, ``W^l @ [s^l | D_l ... V]``), so the state
+and k tangent vectors cost one pass over the couplings (k <= 1: :func:`_matvec2`, single-threaded
+and memory bound, W read once per evaluation) or one BLAS-3 product (k >= 2, ``np.dot`` into a
+preallocated output). The last layer's activation, the gate, the leak and (one layer) tr J are
+fused into one pass. Kernels allocate nothing: work buffers come from :func:`_alloc_work`.
+Gated, non-leaky and multi-layer ensembles all run through this one kernel; a pure state
+evaluation is the case k = 0. The realization index ``r`` selects one network of a batch
+(arrays with a leading realization axis).
 """
 
 from __future__ import annotations
@@ -57,6 +61,8 @@ class Network:
     flow_w : tuple of ndarray, shape (1, N_{l+1}, N_l)
         C-contiguous float64 copies of W^l with a leading realization axis (views of one block).
     flow_b : tuple of ndarray, shape (1, N_{l+1})
+        (``kernel_args()`` also carries diag(W^0) and diag(W_z), shape (1, N) or (1, 0), for the
+        trace.)
     acts : ndarray of int64, shape (L,)
         Activation codes (:data:`ACTIVATION_CODES`).
     gate_w : ndarray, shape (1, N, N) or (1, 0, 0)
@@ -83,8 +89,8 @@ class Network:
     lam: float
     tau: float
     noise_std: float
-    _diag: np.ndarray = field(repr=False, default=None)       # diag(W^0) when L = 1 else empty
-    _gate_diag: np.ndarray = field(repr=False, default=None)  # diag(W_z) or empty
+    _diag: np.ndarray = field(repr=False, default=None)       # (1, N) diag(W^0) if L = 1, (1, 0)
+    _gate_diag: np.ndarray = field(repr=False, default=None)  # (1, N) diag(W_z) or (1, 0)
 
     @property
     def depth(self) -> int:
@@ -93,13 +99,14 @@ class Network:
     def kernel_args(self) -> tuple:
         """The arrays passed to the numba kernels (realization axis of length 1)."""
         return (self.flow_w, self.flow_b, self.acts, self.gate_w, self.gate_b, self.gated,
-                self.lam, 1.0 / self.tau)
+                self.lam, 1.0 / self.tau, self._diag, self._gate_diag)
 
     def rhs(self, h: np.ndarray) -> np.ndarray:
         """f(h) = G(h) (-lam h + F(h)) / tau, shape (N,)."""
         h = _as_state(h, self.n, "h")
         out = np.empty((self.n, 1))
-        _phi_block(np.ascontiguousarray(h.reshape(self.n, 1)), 0, *self.kernel_args(), out)
+        p = self.kernel_args()
+        _phi_block(np.ascontiguousarray(h.reshape(self.n, 1)), 0, p, out, *_alloc_work(p, 1))
         return out[:, 0]
 
     def jvp(self, h: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -112,7 +119,8 @@ class Network:
             raise ValueError(f"v must have {self.n} rows, got shape {v.shape}")
         z = np.ascontiguousarray(np.column_stack([h, v2]))
         out = np.empty_like(z)
-        _phi_block(z, 0, *self.kernel_args(), out)
+        p = self.kernel_args()
+        _phi_block(z, 0, p, out, *_alloc_work(p, z.shape[1]))
         return out[:, 1] if vec else out[:, 1:]
 
     def jacobian(self, h: np.ndarray) -> np.ndarray:
@@ -175,14 +183,14 @@ def from_weights(ens: Ensemble, weights: Weights, *, seed: int | None = None) ->
         gw = np.ascontiguousarray(weights.gate_weight, dtype=np.float64)[None]
         gb = np.ascontiguousarray(weights.gate_bias, dtype=np.float64)[None]
         gated = True
-        gdiag = np.ascontiguousarray(np.diagonal(gw[0]))
+        gdiag = np.ascontiguousarray(np.diagonal(gw[0]))[None]
     else:
         gw = np.zeros((1, 0, 0))
         gb = np.zeros((1, 0))
         gated = False
-        gdiag = np.zeros(0)
-    diag = (np.ascontiguousarray(np.diagonal(flow_w[0][0])) if len(flow_w) == 1
-            else np.zeros(0))
+        gdiag = np.zeros((1, 0))
+    diag = (np.ascontiguousarray(np.diagonal(flow_w[0][0]))[None] if len(flow_w) == 1
+            else np.zeros((1, 0)))
     return Network(ensemble=ens, n=int(n), seed=seed, weights=weights, widths=widths,
                    flow_w=flow_w, flow_b=flow_b, acts=np.asarray(codes, dtype=np.int64),
                    gate_w=gw, gate_b=gb, gated=gated, lam=1.0 if ens.leak else 0.0,
@@ -229,52 +237,195 @@ def _sigmoid(z):
     return e / (1.0 + e)
 
 
-@njit(cache=True)
-def _phi_block(Z, r, flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_tau, out):
-    """out = [f(h) | J(h) V] for the block Z = [h | V] of realization ``r``.
+#: blocks with at most this many columns go through :func:`_matvec2` (single-threaded, one pass
+#: over W for all columns); wider blocks through one BLAS gemm. OpenBLAS's gemm is slow for 1-2
+#: columns (packing), and a multi-threaded BLAS-2 call per step spins badly on loaded cores.
+_GEMV_MAX_COLS = 2
 
-    One matrix product per weight matrix (``W^l @ X``), elementwise work otherwise.
-    Z and out are C-contiguous arrays of shape (N, c), c >= 1.
+
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _matvec2(W, xt, c, Y):
+    """Y[:, q] = W @ xt[q] for q < c <= 2, reading each row of W once for both columns.
+
+    Only the summation order is relaxed (``reassoc``: the row sums vectorize, as in any BLAS);
+    no other fast-math assumption (NaN/inf semantics kept).
     """
-    n, c = Z.shape
-    X = Z
+    n, m = W.shape
+    x0 = xt[0]
+    i = 0
+    if c == 1:  # four rows at a time: four independent accumulation chains share each x0[j]
+        while i + 4 <= n:
+            a0 = 0.0
+            a1 = 0.0
+            a2 = 0.0
+            a3 = 0.0
+            for j in range(m):
+                x = x0[j]
+                a0 += W[i, j] * x
+                a1 += W[i + 1, j] * x
+                a2 += W[i + 2, j] * x
+                a3 += W[i + 3, j] * x
+            Y[i, 0] = a0
+            Y[i + 1, 0] = a1
+            Y[i + 2, 0] = a2
+            Y[i + 3, 0] = a3
+            i += 4
+        while i < n:
+            a0 = 0.0
+            for j in range(m):
+                a0 += W[i, j] * x0[j]
+            Y[i, 0] = a0
+            i += 1
+        return
+    x1 = xt[1]
+    while i + 2 <= n:  # two rows x two columns: four chains
+        a0 = 0.0
+        a1 = 0.0
+        b0 = 0.0
+        b1 = 0.0
+        for j in range(m):
+            u = x0[j]
+            v = x1[j]
+            w = W[i, j]
+            z = W[i + 1, j]
+            a0 += w * u
+            a1 += w * v
+            b0 += z * u
+            b1 += z * v
+        Y[i, 0] = a0
+        Y[i, 1] = a1
+        Y[i + 1, 0] = b0
+        Y[i + 1, 1] = b1
+        i += 2
+    while i < n:
+        a0 = 0.0
+        a1 = 0.0
+        for j in range(m):
+            w = W[i, j]
+            a0 += w * x0[j]
+            a1 += w * x1[j]
+        Y[i, 0] = a0
+        Y[i, 1] = a1
+        i += 1
+
+
+@njit(cache=True)
+def _matmul(W, X, Y, xt, yt):
+    """Y = W @ X into the preallocated Y (no allocation).
+
+    ``X.shape[1] <= _GEMV_MAX_COLS``: the columns are copied to the contiguous rows of ``xt``
+    (O(N)) and multiplied in one pass over W (:func:`_matvec2`, memory bound: W read once);
+    wider blocks: one BLAS gemm ``np.dot(W, X, Y)`` (BLAS-3). ``yt`` is unused (kept for the
+    signature of the work tuple).
+    """
+    m = W.shape[1]
+    c = X.shape[1]
+    if c > _GEMV_MAX_COLS:
+        np.dot(W, X, Y)
+        return
+    for q in range(c):
+        xq = xt[q]
+        for j in range(m):
+            xq[j] = X[j, q]
+    _matvec2(W, xt, c, Y)
+
+
+@njit(cache=True)
+def _alloc_work(p, c):
+    """Work buffers of :func:`_phi_block` for blocks of c columns: (work, xt, yt).
+
+    ``work`` stacks the gate preactivations (N rows, gated only) and every layer's output
+    (N_{l+1} rows); ``xt`` holds up to ``_GEMV_MAX_COLS`` transposed columns of the largest
+    width (narrow products); ``yt`` is an empty spare.
+    """
+    flow_w = p[0]
+    gated = p[5]
+    n = flow_w[len(flow_w) - 1].shape[1]
+    rows = n if gated else 0
+    mx = n
     for layer in range(len(flow_w)):
+        rows += flow_w[layer].shape[1]
+        mx = max(mx, flow_w[layer].shape[1], flow_w[layer].shape[2])
+    return np.empty((rows, c)), np.empty((_GEMV_MAX_COLS, mx)), np.empty(0)
+
+
+@njit(cache=True)
+def _phi_block(Z, r, p, out, work, xt, yt):
+    """out = [f(h) | J(h) V] for the block Z = [h | V] of realization ``r``; returns tr J(h).
+
+    ``p`` is :meth:`Network.kernel_args`. One matrix product per weight matrix (``W^l @ X``,
+    :func:`_matmul`), the last layer's activation, the gate and the leak fused into one pass
+    that writes ``out``; no allocation (``work, xt, yt`` from :func:`_alloc_work`). Z and out
+    are C-contiguous arrays of shape (N, c), c >= 1.
+
+    For a one-layer flow the trace (THEORY.md section 7) comes for free from the same pass,
+    tr J = (1/tau) sum_i [G_i (phi'(u_i) W_ii - lam) + G_i (1 - G_i) r_i (W_z)_ii]
+    (G = 1, no gate term without a gate); deeper flows return NaN (see :func:`_trace_jacobian`).
+    """
+    flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_tau, diag0, gate_diag = p
+    n, c = Z.shape
+    L = len(flow_w)
+    off = 0
+    Yz = work[0:0]
+    if gated:
+        Yz = work[0:n]
+        _matmul(gate_w[r], Z, Yz, xt, yt)
+        off = n
+    X = Z
+    for layer in range(L - 1):
         W = flow_w[layer][r]
         b = flow_b[layer][r]
         code = acts[layer]
-        Y = np.dot(W, X)
-        m = Y.shape[0]
+        m = W.shape[0]
+        Y = work[off:off + m]
+        off += m
+        _matmul(W, X, Y, xt, yt)
         for i in range(m):
             s, d = _act_sd(code, Y[i, 0] + b[i])
             Y[i, 0] = s
             for j in range(1, c):
                 Y[i, j] *= d
         X = Y
+    b = flow_b[L - 1][r]
+    code = acts[L - 1]
+    Y = work[off:off + n]
+    _matmul(flow_w[L - 1][r], X, Y, xt, yt)
+    with_trace = L == 1 and diag0.shape[1] == n
+    dg0 = diag0[r]
+    tr = 0.0
     if gated:
-        Yz = np.dot(gate_w[r], Z)
         bz = gate_b[r]
+        gd = gate_diag[r]
         for i in range(n):
+            s, d = _act_sd(code, Y[i, 0] + b[i])
+            res = s - lam * Z[i, 0]
             g = _sigmoid(Yz[i, 0] + bz[i])
-            res = X[i, 0] - lam * Z[i, 0]
-            out[i, 0] = g * res * inv_tau
             dg = g * (1.0 - g) * res
+            out[i, 0] = g * res * inv_tau
             for j in range(1, c):
-                out[i, j] = (g * (X[i, j] - lam * Z[i, j]) + dg * Yz[i, j]) * inv_tau
+                out[i, j] = (g * (d * Y[i, j] - lam * Z[i, j]) + dg * Yz[i, j]) * inv_tau
+            if with_trace:
+                tr += g * (d * dg0[i] - lam) + dg * gd[i]
     else:
         for i in range(n):
-            for j in range(c):
-                out[i, j] = (X[i, j] - lam * Z[i, j]) * inv_tau
+            s, d = _act_sd(code, Y[i, 0] + b[i])
+            out[i, 0] = (s - lam * Z[i, 0]) * inv_tau
+            for j in range(1, c):
+                out[i, j] = (d * Y[i, j] - lam * Z[i, j]) * inv_tau
+            if with_trace:
+                tr += d * dg0[i] - lam
+    return tr * inv_tau if with_trace else np.nan
 
 
 @njit(cache=True)
-def _trace_jacobian(h, r, flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_tau,
-                    diag0, gate_diag):
+def _trace_jacobian(h, r, p):
     """tr J(h) (THEORY.md section 7).
 
     One layer: tr J_F = sum_i phi'(u_i) W_ii from the stored diagonal, O(N). Deeper flows: the
     chain D_{L-1} W^{L-2} ... D_1 W^0 is formed (O(N^3) for L >= 3) and the last layer contracted
     row by row.
     """
+    flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_tau, diag0, gate_diag = p
     n = h.shape[0]
     L = len(flow_w)
     # forward pass with the derivative vectors
@@ -294,7 +445,7 @@ def _trace_jacobian(h, r, flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_
     diagF = np.empty(n)
     if L == 1:
         for i in range(n):
-            diagF[i] = ds[0][i] * diag0[i]
+            diagF[i] = ds[0][i] * diag0[r][i]
     else:
         P = flow_w[0][r].copy()
         for layer in range(1, L):
@@ -316,7 +467,7 @@ def _trace_jacobian(h, r, flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_
         for i in range(n):
             g = _sigmoid(uz[i])
             res = x[i] - lam * h[i]
-            tr += g * (diagF[i] - lam) + g * (1.0 - g) * res * gate_diag[i]
+            tr += g * (diagF[i] - lam) + g * (1.0 - g) * res * gate_diag[r][i]
     else:
         for i in range(n):
             tr += diagF[i] - lam

@@ -4,7 +4,7 @@ flow evaluation, its Jacobian, and the fixed point h = F(h) followed from small 
 from __future__ import annotations
 
 import numpy as np
-from scipy import linalg
+from scipy import optimize
 
 from dmft import Ensemble
 from dmft.kernels import get_activation
@@ -30,38 +30,26 @@ def flow_jacobian(ens: Ensemble, w, h):
     return J
 
 
-def _newton(ens, w, h, tol, max_iter):
-    n = w.n
-    r = h - flow(ens, w, h)[0]
-    for _ in range(max_iter):
-        if np.linalg.norm(r) / np.sqrt(n) < tol:
-            return h
-        step = linalg.solve(np.eye(n) - flow_jacobian(ens, w, h), r)
-        t = 1.0
-        while t > 1e-4:   # backtracking on |r|
-            hn = h - t * step
-            rn = hn - flow(ens, w, hn)[0]
-            if np.linalg.norm(rn) < np.linalg.norm(r):
-                break
-            t *= 0.5
-        h, r = hn, rn
-    raise RuntimeError(f"finite-N fixed point not found (|r|/sqrt N = "
-                       f"{np.linalg.norm(r) / np.sqrt(n):.2e})")
-
-
-def fixed_point(ens: Ensemble, w, *, tol=1e-10, max_iter=50, steps=8):
+def fixed_point(ens: Ensemble, w, *, tol=1e-10, steps=8):
     """Solve h = F(h) (leaky) on the branch that starts at small gains.
 
     At gain factor 0.5 the map is a contraction and relaxation converges; the gains of ``w``
-    are then restored in ``steps`` stages, each polished by backtracking Newton from the
-    previous solution.  This follows the same branch as the mean-field fixed point (the one
-    continued from rho < 1), also above the transition where other fixed points appear."""
+    are then restored in ``steps`` stages, each solved by Jacobian-free Newton-Krylov from the
+    previous solution (matrix-vector products only: no dense Jacobian per step).  This follows
+    the same branch as the mean-field fixed point (the one continued from rho < 1), also above
+    the transition where other fixed points appear."""
     h = np.zeros(w.n)
-    scales = np.linspace(0.5, 1.0, steps + 1)
-    for k, s in enumerate(scales):
+    for k, s in enumerate(np.linspace(0.5, 1.0, steps + 1)):
         ws = type(w)(tuple(s * W for W in w.flow_weights), w.flow_biases)
         if k == 0:
             for _ in range(200):
                 h = 0.5 * h + 0.5 * flow(ens, ws, h)[0]
-        h = _newton(ens, ws, h, tol, max_iter)
+
+        def residual(x, ws=ws):
+            return x - flow(ens, ws, x)[0]
+
+        try:
+            h = optimize.newton_krylov(residual, h, f_tol=tol, maxiter=100)
+        except optimize.NoConvergence as exc:
+            raise RuntimeError(f"finite-N fixed point not found at gain factor {s:.3f}") from exc
     return h

@@ -5,7 +5,7 @@ import pytest
 
 import simulate
 from dmft import Ensemble, Gate, Layer
-from simulate._network import _phi_block, _trace_jacobian
+from simulate._network import _alloc_work, _phi_block, _trace_jacobian
 
 ACTS = {"identity": (lambda u: u, lambda u: np.ones_like(u)),
         "relu": (lambda u: np.maximum(u, 0), lambda u: (u > 0).astype(float)),
@@ -84,8 +84,15 @@ def test_tangent_map_matches_finite_differences(name):
 def test_trace_kernel(name):
     net = simulate.sample(CASES[name], 19, seed=5)
     h = np.random.default_rng(0).standard_normal(19)
-    tr = _trace_jacobian(h, 0, *net.kernel_args(), net._diag, net._gate_diag)
-    assert tr == pytest.approx(np.trace(net.jacobian(h)), rel=1e-12, abs=1e-12)
+    p = net.kernel_args()
+    expected = np.trace(net.jacobian(h))
+    assert _trace_jacobian(h, 0, p) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    # one-layer flows: the fused block pass returns the same trace (NaN for deeper flows)
+    tr_fused = _phi_block(h.reshape(-1, 1).copy(), 0, p, np.empty((19, 1)), *_alloc_work(p, 1))
+    if net.depth == 1:
+        assert tr_fused == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    else:
+        assert np.isnan(tr_fused)
 
 
 def test_sample_uses_the_ensemble_sampler():
@@ -103,9 +110,14 @@ def test_block_kernel_state_column_is_rhs():
     net = simulate.sample(CASES["gnode3"], 12, seed=1)
     rng = np.random.default_rng(0)
     Z = np.ascontiguousarray(rng.standard_normal((12, 4)))
-    out = np.empty_like(Z)
-    _phi_block(Z, 0, *net.kernel_args(), out)
-    np.testing.assert_allclose(out[:, 0], net.rhs(Z[:, 0]), rtol=1e-13, atol=1e-14)
+    p = net.kernel_args()
+    for c in (1, 2, 4):  # the column-wise (gemv) and the gemm branch of _matmul
+        out = np.empty((12, c))
+        _phi_block(np.ascontiguousarray(Z[:, :c]), 0, p, out, *_alloc_work(p, c))
+        np.testing.assert_allclose(out[:, 0], net.rhs(Z[:, 0]), rtol=1e-13, atol=1e-14)
+        if c > 1:
+            np.testing.assert_allclose(out[:, 1:], net.jvp(Z[:, 0], Z[:, 1:c]), rtol=1e-12,
+                                       atol=1e-13)
 
 
 def test_bad_input():
