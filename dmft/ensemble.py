@@ -212,7 +212,8 @@ class Ensemble:
                 raise TypeError(f"flow[{i}] must be a Layer, got {type(layer).__name__}")
         if flow[-1].width != 1.0:
             raise ValueError(
-                f"flow[-1].width must be 1 (the flow's output has dimension N), got {flow[-1].width}"
+                "flow[-1].width must be 1 (the flow's output has dimension N), got "
+                f"{flow[-1].width}"
             )
         object.__setattr__(self, "flow", flow)
         if self.gate is not None and not isinstance(self.gate, Gate):
@@ -258,7 +259,7 @@ class Ensemble:
               output: str = "identity", bias_std: float | Sequence[float] = 0.0,
               gate_gain: float = 1.0, gate_bias_mean: float = 0.0, gate_bias_std: float = 0.0,
               leak: bool = True, widths: Sequence[float] | None = None, **kwargs) -> Ensemble:
-        """A gated neural ODE as in Kim, Can, Krishnamurthy (ICML 2023): MLP flow, one-layer gate."""
+        """A gated neural ODE (Kim, Can, Krishnamurthy, ICML 2023): MLP flow, one-layer gate."""
         flow = _mlp(gains, hidden, output, bias_std, widths)
         gate = Gate(gate_gain, gate_bias_mean, gate_bias_std)
         return cls(flow=flow, gate=gate, leak=leak, **kwargs)

@@ -120,7 +120,7 @@ def test_flow_kernel_matches_a_wide_random_network():
     rng = np.random.default_rng(1)
     q1, q2, c = 1.5, 0.8, 0.6
     est = []
-    for r in range(reps):
+    for _ in range(reps):
         w = ens.sample(n, rng)
         z1, z2 = rng.standard_normal((2, n))
         h = math.sqrt(q1) * z1

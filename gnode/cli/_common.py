@@ -36,7 +36,8 @@ def _floats(text: str, name: str) -> list[float]:
     try:
         return [float(v) for v in text.split(",") if v.strip() != ""]
     except ValueError:
-        raise ValueError(f"{name} must be a comma-separated list of numbers, got {text!r}") from None
+        raise ValueError(f"{name} must be a comma-separated list of numbers, "
+                         f"got {text!r}") from None
 
 
 def ensemble_from_args(args: argparse.Namespace):
