@@ -23,12 +23,15 @@ def register(subparsers) -> None:
                     "phase_diagram.png and phase_diagram.nc.")
     add_flow_arguments(p, default_layers="tanh")
     p.set_defaults(gate_gain=1.0)
-    p.add_argument("--gain-grid", default="0.5:3.0:6",
-                   help="gain factors start:stop:count or a comma list (default 0.5:3.0:6)")
-    p.add_argument("--gate-biases", default="-3:3:5",
-                   help="gate bias means start:stop:count or a comma list (default -3:3:5)")
+    p.add_argument("--gain-grid", default="0.5:3.0:11",
+                   help="gain factors start:stop:count or a comma list (default 0.5:3.0:11)")
+    p.add_argument("--gate-biases", default="-3:3:9",
+                   help="gate bias means start:stop:count or a comma list (default -3:3:9); "
+                        "write --gate-biases=-3:3:9 when the value starts with '-'")
     p.add_argument("--n-paths", type=int, default=300, help="sampled paths per iteration")
-    p.add_argument("--sim-n", type=int, default=300, help="N of the simulated networks (0: none)")
+    p.add_argument("--sim-n", type=int, default=600,
+                   help="N of the simulated networks (0: none; default 600). lambda_max has an "
+                        "O(1/N) finite-size deficit near onset: use 1000+ for closer agreement")
     p.add_argument("--sim-points", type=int, default=3,
                    help="simulated points per axis (a coarse sub-grid)")
     p.add_argument("--seed", type=int, default=0)
@@ -93,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         sim = sim.isel(seed=0).rename({"gain": "sim_gain", "gate.bias_mean": "sim_gate_bias"})
         for v in sim.data_vars:
             ds[f"sim_{v}"] = sim[v]
+        ds.attrs["sim_n"] = args.sim_n
     nc = out / "phase_diagram.nc"
     _to_netcdf(ds, nc)
     png = out / "phase_diagram.png"
@@ -122,6 +126,9 @@ def _to_netcdf(ds, path) -> None:
 
 
 def _plot(ds, path, gc) -> None:
+    """Left: lambda_max heatmap (theory) with the critical line, the explosive region and the
+    simulated points.  Right: lambda_max against the gate bias at the simulated gains, theory
+    (with its Monte Carlo error band) next to the finite-N simulations (with their errors)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -129,33 +136,61 @@ def _plot(ds, path, gc) -> None:
 
     x = ds["gain"].values
     y = ds["gate.bias_mean"].values
-    lam = ds["lyapunov_max"].values.astype(float)
+    # arrays as (gate bias, gain) = (rows, columns) of the heatmap
+    lam = ds["lyapunov_max"].transpose("gate.bias_mean", "gain").values.astype(float)
     finite = np.isfinite(lam)
     vmax = float(np.nanmax(np.abs(lam[finite]))) if finite.any() else 1.0
-    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    has_sim = "sim_lyapunov_max" in ds
+    fig, axes = plt.subplots(1, 2 if has_sim else 1, figsize=(12.0 if has_sim else 6.4, 4.8),
+                             squeeze=False)
+    ax = axes[0, 0]
     shown = np.where(finite, lam, np.nan)
     m = ax.pcolormesh(x, y, shown, cmap="RdBu_r", vmin=-vmax, vmax=vmax, shading="nearest")
-    fig.colorbar(m, ax=ax, label=r"$\lambda_{max}$ (theory)")
+    fig.colorbar(m, ax=ax, label=r"$\lambda_{max}\,\tau$ (theory)")
     expl = ~finite & np.isinf(lam)
     if expl.any():
         ax.contourf(x, y, expl.astype(float), levels=[0.5, 1.5], hatches=["//"], colors="none")
         ax.plot([], [], " ", label="hatched: explosive")
-    if len(x) > 1 and len(y) > 1 and np.any(ds["rho"].values > 1) and np.any(ds["rho"].values < 1):
-        ax.contour(x, y, ds["rho"].values, levels=[1.0], colors="k", linewidths=1.5)
     if math.isfinite(gc):
         ax.axvline(gc, color="k", ls="--", lw=1, label=rf"critical line $\rho=1$ (g={gc:.3g})")
-    if "sim_lyapunov_max" in ds:
+    if has_sim:
         sx, sy = np.meshgrid(ds["sim_gain"].values, ds["sim_gate_bias"].values, indexing="ij")
         sl = ds["sim_lyapunov_max"].values
         ok = np.isfinite(sl)
         ax.scatter(sx[ok], sy[ok], c=sl[ok], cmap="RdBu_r", vmin=-vmax, vmax=vmax,
-                   edgecolors="k", s=80, marker="o", label="simulation (finite N)")
+                   edgecolors="k", linewidths=1.5, s=110, marker="s",
+                   label="simulation (finite N)")
         if (~ok).any():
             ax.scatter(sx[~ok], sy[~ok], marker="x", c="k", s=60, label="simulation: diverged")
-    ax.set_xlabel("gain factor")
+    ax.set_xlabel("gain factor (times every flow gain)")
     ax.set_ylabel(r"gate bias mean $\mu_z$")
     ax.set_title(str(ds.attrs.get("ensemble", "")), fontsize=8)
     ax.legend(loc="lower right", fontsize=7)
+
+    if has_sim:
+        ax2 = axes[0, 1]
+        n_sim = ds.attrs.get("sim_n", "")
+        colors = plt.cm.viridis(np.linspace(0.1, 0.85, len(ds["sim_gain"].values)))
+        lam_err = (ds["lyapunov_err"].transpose("gate.bias_mean", "gain").values.astype(float)
+                   if "lyapunov_err" in ds else None)
+        for g, col in zip(ds["sim_gain"].values, colors, strict=True):
+            i = int(np.argmin(np.abs(x - g)))
+            th = lam[:, i]
+            ok_t = np.isfinite(th)
+            ax2.plot(y[ok_t], th[ok_t], "-", color=col, label=f"theory, gain {x[i]:.3g}")
+            if lam_err is not None:
+                er = lam_err[:, i]
+                ax2.fill_between(y[ok_t], (th - er)[ok_t], (th + er)[ok_t], color=col, alpha=0.2)
+            sv = ds["sim_lyapunov_max"].sel(sim_gain=g).values
+            se = ds["sim_lyapunov_err"].sel(sim_gain=g).values if "sim_lyapunov_err" in ds \
+                else None
+            ax2.errorbar(ds["sim_gate_bias"].values, sv, yerr=se, fmt="s", color=col, ms=6,
+                         capsize=3, mec="k", label=f"simulation N={n_sim}, gain {g:.3g}")
+        ax2.axhline(0.0, color="0.5", lw=0.8)
+        ax2.set_xlabel(r"gate bias mean $\mu_z$")
+        ax2.set_ylabel(r"$\lambda_{max}\,\tau$")
+        ax2.set_title("theory (bands: Monte Carlo error) vs finite-N simulation", fontsize=9)
+        ax2.legend(fontsize=6.5, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
