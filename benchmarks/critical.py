@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 
+from _timing import best_of
 from scipy import optimize
 
 from dmft import Ensemble, Layer, critical_gain
@@ -71,16 +71,6 @@ CASES = {
 }
 
 
-def _time(f, repeat):
-    f()   # warm-up (rule caches)
-    best = math.inf
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = f()
-        best = min(best, time.perf_counter() - t)
-    return best, out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=10)
@@ -88,8 +78,8 @@ def main() -> None:
     print(f"{'flow (all biases > 0)':30s} {'critical_gain':>14s} {'naive 2-D':>12s} "
           f"{'speed-up':>9s} {'|diff|':>9s}")
     for name, ens in CASES.items():
-        t_fast, c_fast = _time(lambda e=ens: critical_gain(e), args.repeat)
-        t_naive, c_naive = _time(lambda e=ens: naive_critical_gain(e), max(1, args.repeat // 5))
+        t_fast, c_fast = best_of(lambda e=ens: critical_gain(e), args.repeat)
+        t_naive, c_naive = best_of(lambda e=ens: naive_critical_gain(e), max(1, args.repeat // 5))
         print(f"{name:30s} {t_fast * 1e3:11.2f} ms {t_naive * 1e3:9.1f} ms "
               f"{t_naive / t_fast:8.1f}x {abs(c_fast - c_naive):9.1e}")
 

@@ -29,6 +29,7 @@ import math
 import time
 
 import numpy as np
+from _timing import best_of
 from scipy import integrate
 
 import dmft._stationary as _st
@@ -108,16 +109,6 @@ def straightforward(ens, lo, hi, *, rtol=1e-6, rtol_ode=1e-10, s_max=60.0, half_
     return d0, math.sqrt(1.0 - e0) - 1.0
 
 
-def _time(f, repeat=5):
-    best = math.inf
-    out = None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = f()
-        best = min(best, time.perf_counter() - t)
-    return best, out
-
-
 def main() -> None:
     cases = {
         "erf (closed form)": Ensemble(flow=(Layer(2.0, "erf"),)),
@@ -128,7 +119,7 @@ def main() -> None:
     print("accuracy: relative error against stationary(n_kernel=48, n_lags=16000, h sqrt q = 0.3)")
     for name, ens in cases.items():
         ref = _reference(ens)
-        t_fast, r = _time(lambda ens=ens: stationary(ens))
+        t_fast, r = best_of(lambda ens=ens: stationary(ens), warmup=False)
         e_d = abs(r.delta0 / ref.delta0 - 1)
         e_l = abs(r.lyapunov_max / ref.lyapunov_max - 1)
         print(f"{name:20s} stationary  {1e3 * t_fast:8.1f} ms  (dDelta0 {e_d:.1e}, "
@@ -136,8 +127,8 @@ def main() -> None:
         if ref.delta_inf != 0.0:
             print(f"{'':20s} (no shooting baseline: Delta_inf > 0)")
             continue
-        t_slow, (d0, lam) = _time(lambda ens=ens, ref=ref: straightforward(
-            ens, 0.5 * ref.delta0, 2 * ref.delta0), repeat=1)
+        t_slow, (d0, lam) = best_of(lambda ens=ens, ref=ref: straightforward(
+            ens, 0.5 * ref.delta0, 2 * ref.delta0), repeat=1, warmup=False)
         e_s = abs(d0 / ref.delta0 - 1)
         e_ls = abs(lam / ref.lyapunov_max - 1)
         print(f"{'':20s} shooting    {1e3 * t_slow:8.1f} ms  (dDelta0 {e_s:.1e}, "

@@ -241,6 +241,16 @@ class NODE(SequenceModel):
         super().__init__(field, output_dim, **skw)
 
 
+def _one_layer_tanh(state_dim, input_dim, bias, gated, tau, dtype, kw):
+    """The one-layer tanh field of MGRU (gated) and Elman, and the solver keywords of ``kw``."""
+    skw = _solver_kw(kw)
+    if kw:
+        raise TypeError(f"unexpected keyword arguments {sorted(kw)}")
+    field = GatedField(state_dim, input_dim, flow_hidden=(), output_activation="tanh",
+                       bias=bias, gated=gated, leak=True, tau=tau, dtype=dtype)
+    return field, skw
+
+
 class MGRU(SequenceModel):
     """Continuous-time minimal gated RNN: ``tau dh/dt = G (-h + tanh(W h + U x + b))``,
     ``G = sigmoid(W_z h + U_z x + b_z)``.  With dt = tau and Euler steps it is the discrete
@@ -248,11 +258,7 @@ class MGRU(SequenceModel):
 
     def __init__(self, state_dim: int, input_dim: int, output_dim: int, *, bias: bool = True,
                  tau: float = 1.0, dtype: torch.dtype = torch.float64, **kw) -> None:
-        skw = _solver_kw(kw)
-        if kw:
-            raise TypeError(f"unexpected keyword arguments {sorted(kw)}")
-        field = GatedField(state_dim, input_dim, flow_hidden=(), output_activation="tanh",
-                           bias=bias, gated=True, leak=True, tau=tau, dtype=dtype)
+        field, skw = _one_layer_tanh(state_dim, input_dim, bias, True, tau, dtype, kw)
         super().__init__(field, output_dim, **skw)
 
 
@@ -261,11 +267,7 @@ class Elman(SequenceModel):
 
     def __init__(self, state_dim: int, input_dim: int, output_dim: int, *, bias: bool = True,
                  tau: float = 1.0, dtype: torch.dtype = torch.float64, **kw) -> None:
-        skw = _solver_kw(kw)
-        if kw:
-            raise TypeError(f"unexpected keyword arguments {sorted(kw)}")
-        field = GatedField(state_dim, input_dim, flow_hidden=(), output_activation="tanh",
-                           bias=bias, gated=False, leak=True, tau=tau, dtype=dtype)
+        field, skw = _one_layer_tanh(state_dim, input_dim, bias, False, tau, dtype, kw)
         super().__init__(field, output_dim, **skw)
 
 

@@ -270,6 +270,21 @@ def _check_common(t_max, dt, t_ons):
     return float(t_ons), steps, n_ons
 
 
+def _spectrum_schedule(k, n, method, t_max, dt, t_ons, t_transient, t_transient_tangent):
+    """Validate the shared arguments of the spectrum routines and turn times into step counts:
+    (k, method code, t_ons, steps per t_ons, observation intervals, state-transient intervals,
+    tangent-transient intervals); the tangent transient defaults to min(t_max / 10, 50)."""
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= n:
+        raise ValueError(f"k must be an int with 1 <= k <= N = {n}, got {k!r}")
+    code = _method_code(method)
+    t_ons, steps, n_ons = _check_common(t_max, dt, t_ons)
+    if t_transient_tangent is None:
+        t_transient_tangent = min(t_max / 10.0, 50.0)
+    n_tr = _intervals(t_transient, t_ons, dt, "t_transient")
+    n_trt = _intervals(t_transient_tangent, t_ons, dt, "t_transient_tangent")
+    return int(k), code, t_ons, steps, n_ons, n_tr, n_trt
+
+
 def _progress(total, enabled, desc):
     if not enabled:
         return None
@@ -374,15 +389,8 @@ def lyapunov_spectrum(net: Network, k: int | None = None, *, t_max: float = 100.
     n = net.n
     if k is None:
         k = n
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= n:
-        raise ValueError(f"k must be an int with 1 <= k <= N = {n}, got {k!r}")
-    k = int(k)
-    code = _method_code(method)
-    t_ons, steps, n_ons = _check_common(t_max, dt, t_ons)
-    if t_transient_tangent is None:
-        t_transient_tangent = min(t_max / 10.0, 50.0)
-    n_tr = _intervals(t_transient, t_ons, dt, "t_transient")
-    n_trt = _intervals(t_transient_tangent, t_ons, dt, "t_transient_tangent")
+    k, code, t_ons, steps, n_ons, n_tr, n_trt = _spectrum_schedule(
+        k, n, method, t_max, dt, t_ons, t_transient, t_transient_tangent)
     if trace not in ("auto", "step", "ons", "none"):
         raise ValueError(f"trace must be 'auto', 'step', 'ons' or 'none', got {trace!r}")
     one_layer = net.depth == 1
@@ -537,15 +545,8 @@ def lyapunov_spectrum_ode(rhs: Callable[[np.ndarray], np.ndarray],
         raise ValueError("x0 must be a finite 1-D array")
     n = x.shape[0]
     k = n if k is None else k
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= n:
-        raise ValueError(f"k must be an int with 1 <= k <= {n}, got {k!r}")
-    k = int(k)
-    code = _method_code(method)
-    t_ons, steps, n_ons = _check_common(t_max, dt, t_ons)
-    if t_transient_tangent is None:
-        t_transient_tangent = min(t_max / 10.0, 50.0)
-    n_tr = _intervals(t_transient, t_ons, dt, "t_transient")
-    n_trt = _intervals(t_transient_tangent, t_ons, dt, "t_transient_tangent")
+    k, code, t_ons, steps, n_ons, n_tr, n_trt = _spectrum_schedule(
+        k, n, method, t_max, dt, t_ons, t_transient, t_transient_tangent)
     rng = np.random.default_rng(seed)
     Y, _ = np.linalg.qr(rng.standard_normal((n, k)))
 
