@@ -176,7 +176,11 @@ def check_state(h0, batch: int, n: int, dtype: torch.dtype, name: str = "h0") ->
 
 
 def _solver_kw(kw: dict) -> dict:
-    return {k: kw.pop(k) for k in ("initial_state", "dt", "substeps", "method") if k in kw}
+    """The solver keywords of a model constructor's ``**kw``; anything else is a TypeError."""
+    skw = {k: kw.pop(k) for k in ("initial_state", "dt", "substeps", "method") if k in kw}
+    if kw:
+        raise TypeError(f"unexpected keyword arguments {sorted(kw)}")
+    return skw
 
 
 class GNODE(SequenceModel):
@@ -210,8 +214,6 @@ class GNODE(SequenceModel):
                  bias: bool = True, leak: bool = True, tau: float = 1.0,
                  dtype: torch.dtype = torch.float64, **kw) -> None:
         skw = _solver_kw(kw)
-        if kw:
-            raise TypeError(f"unexpected keyword arguments {sorted(kw)}")
         if flow_hidden is None:
             flow_hidden = (state_dim,)
         field = GatedField(state_dim, input_dim, flow_hidden=flow_hidden, gate_hidden=gate_hidden,
@@ -231,8 +233,6 @@ class NODE(SequenceModel):
                  output_activation: str = "identity", bias: bool = True, leak: bool = True,
                  tau: float = 1.0, dtype: torch.dtype = torch.float64, **kw) -> None:
         skw = _solver_kw(kw)
-        if kw:
-            raise TypeError(f"unexpected keyword arguments {sorted(kw)}")
         if flow_hidden is None:
             flow_hidden = (state_dim,)
         field = GatedField(state_dim, input_dim, flow_hidden=flow_hidden,
@@ -244,8 +244,6 @@ class NODE(SequenceModel):
 def _one_layer_tanh(state_dim, input_dim, bias, gated, tau, dtype, kw):
     """The one-layer tanh field of MGRU (gated) and Elman, and the solver keywords of ``kw``."""
     skw = _solver_kw(kw)
-    if kw:
-        raise TypeError(f"unexpected keyword arguments {sorted(kw)}")
     field = GatedField(state_dim, input_dim, flow_hidden=(), output_activation="tanh",
                        bias=bias, gated=gated, leak=True, tau=tau, dtype=dtype)
     return field, skw
@@ -302,8 +300,6 @@ class NCODE(SequenceModel):
                  bias: bool = True, leak: bool = True, tau: float = 1.0, gated: bool = False,
                  dtype: torch.dtype = torch.float64, **kw) -> None:
         skw = _solver_kw(kw)
-        if kw:
-            raise TypeError(f"unexpected keyword arguments {sorted(kw)}")
         if flow_hidden is None:
             flow_hidden = (state_dim,)
         field = ControlledField(state_dim, input_dim, control=control, rank=rank,
