@@ -25,6 +25,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from ._stationary import stationary
 from .ensemble import Ensemble, Gate
 from .errors import ConvergenceError
 
@@ -101,26 +102,16 @@ def point(ens: Ensemble, *, sampled_kwargs: dict | None = None, seed: int = 0) -
             out.update(lyapunov_max=gamma * (fp.rho - 1.0) / ens.tau, delta0=fp.q,
                        phase="fixed point", method="static")
             return out
-        stationary = _stationary()
-        if stationary is not None:
-            r = stationary(ens.without_gate() if ens.gate is not None else ens)
-            out.update(lyapunov_max=gamma * float(r.lyapunov_max), delta0=float(r.delta0),
-                       phase=str(r.phase), method="stationary")
-            return out
+        r = stationary(ens.without_gate() if ens.gate is not None else ens)
+        out.update(lyapunov_max=gamma * float(r.lyapunov_max), delta0=float(r.delta0),
+                   phase=str(r.phase), method="stationary")
+        return out
     from ._sampled import sampled
     kw = dict(sampled_kwargs or {})
     r = sampled(ens, seed=seed, **kw)
     out.update(lyapunov_max=r.lyapunov_max, lyapunov_err=r.lyapunov_err, delta0=r.delta0,
                phase=r.phase, gate_mean=r.gate_mean, method="sampled")
     return out
-
-
-def _stationary():
-    try:
-        from . import _stationary as mod
-    except ImportError:
-        return None
-    return getattr(mod, "stationary", None)
 
 
 def _point_task(args):

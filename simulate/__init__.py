@@ -2,7 +2,7 @@
 
 ==========================  =====================================================================
 ``sample``                  draw a finite-N realization of a ``dmft.Ensemble`` -> ``Network``
-``Network``                 contiguous float64 arrays, ``rhs``, ``jvp``, ``jacobian``
+``Network``                 float64 arrays; ``rhs``, ``jvp``, ``jacobian``, ``gate_values``
 ``integrate``               fixed-step Euler(-Maruyama) / RK4 run of one network -> ``Trajectory``
 ``integrate_batch``         many realizations in parallel (numba ``prange``)
 ``random_state``            h ~ N(0, std^2 I) from an explicit seed

@@ -109,6 +109,16 @@ class Network:
         _phi_block(np.ascontiguousarray(h.reshape(self.n, 1)), 0, p, out, *_alloc_work(p, 1))
         return out[:, 0]
 
+    def gate_values(self, h: np.ndarray) -> np.ndarray:
+        """G = sigmoid(W_z h + b_z) for states h of shape (N,) or (T, N); ones without a gate."""
+        h = np.asarray(h, dtype=np.float64)
+        if h.shape[-1] != self.n:
+            raise ValueError(f"h must have N = {self.n} columns, got shape {h.shape}")
+        if not self.gated:
+            return np.ones_like(h)
+        from scipy.special import expit
+        return expit(h @ self.gate_w[0].T + self.gate_b[0])
+
     def jvp(self, h: np.ndarray, v: np.ndarray) -> np.ndarray:
         """Tangent map J(h) v for v of shape (N,) or (N, k)."""
         h = _as_state(h, self.n, "h")

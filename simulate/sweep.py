@@ -268,17 +268,5 @@ class SimulationTask:
         h = tr.h
         out = {"lyapunov_max": float(ly.exponents[0]), "lyapunov_err": float(ly.stderr[0]),
                "delta0": float(np.mean(h * h)), "diverged": 0.0}
-        out["gate_mean"] = float(np.mean(_gate_values(net, ens, h))) if ens.gate is not None \
-            else 1.0
+        out["gate_mean"] = float(np.mean(net.gate_values(h)))
         return out
-
-
-def _gate_values(net, ens, h):
-    """G = sigmoid(W_z h + b_z) on recorded states h (T, N)."""
-    from scipy.special import expit
-
-    if not getattr(net, "gated", False):
-        return np.ones_like(h)
-    wz = np.asarray(net.gate_w)[0]
-    bz = np.asarray(net.gate_b)[0]
-    return expit(h @ wz.T + bz)

@@ -183,7 +183,6 @@ def test_explosive_is_a_phase_not_nan():
 def _simulate_gated(ens, n, seeds, te):
     """lambda_max (QR, k = 1), Delta_0 and E[G] of finite-N simulations, one per seed."""
     import simulate
-    from simulate.sweep import _gate_values
     lam, d0, gm = [], [], []
     for seed in seeds:
         net = simulate.sample(ens, n, seed=seed)
@@ -193,7 +192,7 @@ def _simulate_gated(ens, n, seeds, te):
                                 0.1, t_transient=50 * te, record_every=10)
         lam.append(ly.exponents[0])
         d0.append(np.mean(tr.h ** 2))
-        gm.append(np.mean(_gate_values(net, ens, tr.h)))
+        gm.append(np.mean(net.gate_values(tr.h)))
     return np.array(lam), np.array(d0), np.array(gm)
 
 
