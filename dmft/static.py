@@ -36,7 +36,7 @@ from scipy import optimize, special
 
 from .ensemble import Ensemble
 from .errors import ConvergenceError
-from .kernels import dsecond_moment, flow_kernel, get_activation
+from .kernels import dsecond_moment, flow_kernel, gaussian_mean, get_activation
 
 __all__ = ["FixedPoint", "CriticalLine", "fixed_point", "spectral_radius", "critical_gain",
            "critical", "critical_line", "flow_is_bounded"]
@@ -189,7 +189,6 @@ def _gate_stats(ens: Ensemble, q: float):
         return 1.0, (ens.tau,) * 3
     qq = q if math.isfinite(q) else float(_Q_SCAN[-1])
     sd = math.sqrt(g.gain ** 2 * qq + g.bias_std ** 2)
-    from .kernels import gaussian_mean
     mean = float(gaussian_mean(special.expit, g.bias_mean, sd * sd))
     # tau / sigmoid(z) is monotone decreasing in z: quantiles map through directly.
     zq = g.bias_mean + sd * np.array([1.2815515655446004, 0.0, -1.2815515655446004])
@@ -240,7 +239,7 @@ def fixed_point(ens: Ensemble, *, xtol: float = 1e-14) -> FixedPoint:
         frac = 0.5 if rho > 0.0 else 0.0
     gate_mean, ts = _gate_stats(ens, q)
     return FixedPoint(ens, q, pre, dm, rho, stable, phase, frac, gate_mean, ts,
-                      converged=math.isfinite(residual) or not math.isfinite(q),
+                      converged=True,   # _solve_q raises ConvergenceError otherwise
                       residual=residual, n_iter=n_iter, message=msg)
 
 
