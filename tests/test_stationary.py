@@ -40,6 +40,38 @@ def test_scs_energy_condition_tanh(g):
     assert r.delta0_preactivation == pytest.approx(g * g * r.delta0, rel=1e-14)
 
 
+# Published values of the SCS theory (continuous time, phi = tanh, dx/dt = -x + J tanh x,
+# J_ij ~ N(0, g^2/N)): D. G. Clark, "Lyapunov spectrum of random neural networks",
+# arXiv:2610.12426 (2026), the data of its Fig. 4c and of its participation-ratio theory, released
+# with the paper in github.com/davidclark1/rnn-lyapunov at commit 41ba73822a99ea6d52aa4321c09b08fa41a8eaa4:
+#   lambda_max: data/max_exponent_operator.json, "c" -> "0" (delta = 0, continuous time),
+#               field "s_star" = sqrt(1 - E_0) - 1 of H = -d^2/dt^2 + 1 - g^2 C_phi'(tau);
+#   Var(x):     data/participation_theory/pr_theory_delta0.json, rows[].q.
+# Their x is the SCS current, our first-layer preactivation u = W h (x = u, h = x/g in
+# distribution), so q = delta0_preactivation = g^2 delta0.
+# Tolerances come from the reference's own discretization error, which the same files report:
+# halving their lag step (0.025 -> 0.0125) moves lambda_max by 1.4e-8 (g = 1.5) and 2.4e-7
+# (g = 3); for an O(dt^2) rule the error of the published value is 4/3 of that, <= 3.2e-7 for
+# g <= 3, so |ours - published| <= 1e-6 (ours is converged to 1.5e-8, benchmarks/stationary.py).
+# Their q at g = 3 differs from the closed-form SCS energy condition (adaptive quadrature) by
+# 9.5e-7 relative (their dz = 0.02 trapezoid and lag grid), hence rel 3e-6 on q.
+CLARK_2026 = {  # g: (lambda_max, Var(x) = q)
+    1.25: (0.01696295204996323, 0.3155937508674999),
+    1.5: (0.046746201425903466, 0.7476863146392821),
+    2.0: (0.11245801235116826, 1.9248047803485846),
+    3.0: (0.23546064103314768, 5.446320890038265),
+}
+
+
+@pytest.mark.parametrize("g", sorted(CLARK_2026))
+def test_published_scs_values(g):
+    lam_pub, q_pub = CLARK_2026[g]
+    r = stationary(Ensemble.elman(g))
+    assert abs(r.lyapunov_max - lam_pub) <= 1e-6
+    assert r.delta0_preactivation == pytest.approx(q_pub, rel=3e-6)
+    assert r.delta0 == pytest.approx(q_pub / g ** 2, rel=3e-6)
+
+
 @pytest.mark.parametrize("g", [1.5, 2.0, 3.0])
 def test_zero_mode_and_spectrum(g):
     # Delta'(s) is an exact E = 0 eigenfunction of H (odd, one node): E_1 = 0, E_0 < 0.
