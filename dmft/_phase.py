@@ -108,6 +108,7 @@ def point(ens: Ensemble, *, sampled_kwargs: dict | None = None, seed: int = 0) -
         return out
     from ._sampled import sampled
     kw = dict(sampled_kwargs or {})
+    kw.setdefault("workers", 1)   # a grid parallelizes over points, not over replicas
     r = sampled(ens, seed=seed, **kw)
     out.update(lyapunov_max=r.lyapunov_max, lyapunov_err=r.lyapunov_err, delta0=r.delta0,
                phase=r.phase, gate_mean=r.gate_mean, method="sampled")

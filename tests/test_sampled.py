@@ -9,7 +9,14 @@ import pytest
 from scipy import integrate, linalg, optimize
 
 from dmft import Ensemble, sampled, sampled_two_time, stationary
-from dmft._sampled import _heun_linear, heun_linear_reference, sample_stationary_gp
+from dmft._sampled import (
+    _heun_linear,
+    _heun_linear_serial,
+    _tangent_heun,
+    _tangent_heun_serial,
+    heun_linear_reference,
+    sample_stationary_gp,
+)
 from dmft.errors import ConvergenceError
 from dmft.kernels import dkernel, kernel
 
@@ -25,6 +32,48 @@ def test_heun_kernel_matches_numpy_reference():
     _heun_linear(a, b, noise, 0.05, y0, out)
     np.testing.assert_allclose(out, heun_linear_reference(a, b, noise, 0.05, y0),
                                rtol=1e-13, atol=1e-14)   # same operations, rounding only
+
+
+def test_serial_heun_kernel_matches_numpy_reference():
+    rng = np.random.default_rng(1)
+    a, b = rng.random((3, 40)), rng.standard_normal((3, 40))
+    y0 = rng.standard_normal(3)
+    out = np.empty((3, 40))
+    _heun_linear_serial(a, b, np.zeros((0, 0)), 0.1, y0, out)
+    np.testing.assert_allclose(out, heun_linear_reference(a, b, np.zeros((0, 0)), 0.1, y0),
+                               rtol=1e-13, atol=1e-14)
+
+
+@pytest.mark.parametrize("kernel", [_tangent_heun, _tangent_heun_serial])
+@pytest.mark.parametrize("gated", [True, False])
+def test_fused_tangent_kernel_matches_numpy_reference(kernel, gated):
+    # eq. (6.3) for y = e^{-lam t} dh: a = lam + lam_leak G / tau, b = [G phi' du
+    # + G (1 - G) (-lam_leak h + phi) dz] / tau, integrated by the reference Heun from y = 0
+    rng = np.random.default_rng(2)
+    shape = (4, 60)
+    G = rng.random(shape)
+    u, h, du, dz = (rng.standard_normal(shape) for _ in range(4))
+    phi, dphi = np.tanh(u), 1 - np.tanh(u) ** 2
+    lam, lam_leak, tau, dt = 0.07, 1.0, 1.5, 0.1
+    drive = G * dphi * du + (G * (1 - G) * (-lam_leak * h + phi) * dz if gated else 0.0)
+    ref = heun_linear_reference(lam + lam_leak * G / tau, drive / tau, np.zeros((0, 0)), dt,
+                                np.zeros(shape[0]))
+    out = np.empty(shape)
+    kernel(G, dphi, h, phi, du, dz if gated else np.zeros((0, 0)), lam, lam_leak, 1 / tau, dt,
+           out)
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-14)  # same scheme, rounding only
+
+
+def test_threads_do_not_change_the_result():
+    # replicas draw from their own SeedSequence children: workers only changes the schedule
+    ens = Ensemble.mgru(2.0, gate_gain=1.0, gate_bias_mean=0.0)
+    a = sampled(ens, seed=5, n_paths=200, lyapunov_iter=4, lyapunov_burn=2, workers=1)
+    b = sampled(ens, seed=5, n_paths=200, lyapunov_iter=4, lyapunov_burn=2, workers=2)
+    assert a.lyapunov_max == b.lyapunov_max and a.lyapunov_err == b.lyapunov_err
+    assert np.array_equal(a.autocorrelation, b.autocorrelation) and a.gate_mean == b.gate_mean
+    hist = np.asarray(a.history["replica_lyapunov_history"])
+    assert hist.shape == (4, 4)
+    assert a.lyapunov_max == pytest.approx(hist[:, 2:].mean(), rel=1e-12)
 
 
 def test_heun_is_second_order_on_exact_solution():
@@ -157,6 +206,9 @@ def test_gate_bias_slows_dynamics():
     (dict(damping=0.0), ValueError, "damping"),
     (dict(lag_window=50.0, measure=40.0), ValueError, "measure"),
     (dict(seed=1.5), TypeError, "seed"),
+    (dict(lyapunov_iter=8, lyapunov_burn=7), ValueError, "lyapunov_burn"),
+    (dict(lyapunov_burn=-1), ValueError, "lyapunov_burn"),
+    (dict(workers=0), ValueError, "workers"),
 ])
 def test_bad_input(kwargs, exc, msg):
     with pytest.raises(exc, match=msg):

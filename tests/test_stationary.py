@@ -42,8 +42,9 @@ def test_scs_energy_condition_tanh(g):
 
 # Published values of the SCS theory (continuous time, phi = tanh, dx/dt = -x + J tanh x,
 # J_ij ~ N(0, g^2/N)): D. G. Clark, "Lyapunov spectrum of random neural networks",
-# arXiv:2610.12426 (2026), the data of its Fig. 4c and of its participation-ratio theory, released
-# with the paper in github.com/davidclark1/rnn-lyapunov at commit 41ba73822a99ea6d52aa4321c09b08fa41a8eaa4:
+# arXiv:2610.12426 (2026), the data of its Fig. 4c and of its participation-ratio theory,
+# released with the paper in github.com/davidclark1/rnn-lyapunov
+# (commit 41ba73822a99ea6d52aa4321c09b08fa41a8eaa4):
 #   lambda_max: data/max_exponent_operator.json, "c" -> "0" (delta = 0, continuous time),
 #               field "s_star" = sqrt(1 - E_0) - 1 of H = -d^2/dt^2 + 1 - g^2 C_phi'(tau);
 #   Var(x):     data/participation_theory/pr_theory_delta0.json, rows[].q.
