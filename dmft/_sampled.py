@@ -543,7 +543,9 @@ def sampled(ens: Ensemble, *, n_paths: int = 1000, dt: float = 0.05, lag_window:
         raise ValueError(f"lyapunov_burn must be an int in [0, lyapunov_iter - 2 = "
                          f"{lyapunov_iter - 2}], got {lyapunov_burn!r}")
     if workers is None:
-        workers = min(os.cpu_count() or 1, n_replicas)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+            else (os.cpu_count() or 1)
+        workers = min(cores, n_replicas)
     workers = _check_positive_int("workers", workers)
 
     from .static import fixed_point
