@@ -73,40 +73,41 @@ def random_state(n: int, *, seed: int | np.random.Generator, std: float = 1.0) -
 
 # --------------------------------------------------------------------------- kernels
 @njit(cache=True)
-def _step(Z, method, dt, r, p, k1, k2, tmp, work, xt, yt):
+def _step(Z, method, dt, r, p, k1, k2, tmp, work, xt, yt, want_tr=False):
     """One Euler or RK4 step of the block Z = [h | V] in place (state and tangents together).
 
     Euler: Z <- Z + dt f_Z(Z). RK4 (classical tableau): the stage slopes are summed into k1 as
     they come (k1 + 2 k2 + 2 k3, then + k4), so three (N, c) buffers suffice; each stage is one
     :func:`_phi_block` (one pass over each weight matrix for the whole block). No allocation.
-    Returns tr J at the starting state (NaN for deeper flows).
+    Returns tr J at the starting state when ``want_tr`` (NaN for deeper flows, or without
+    ``want_tr``: the trace's serial sum is skipped).
     """
-    tr = _phi_block(Z, r, p, k1, work, xt, yt)
-    n, c = Z.shape
+    tr = _phi_block(Z, r, p, k1, work, xt, yt, want_tr)
+    m = Z.shape[0] * Z.shape[1]
+    # flat views of the C-contiguous blocks: the stage updates are single vectorizable loops
+    z = Z.reshape(m)
+    a = k1.reshape(m)
     if method == 0:
-        for i in range(n):
-            for j in range(c):
-                Z[i, j] += dt * k1[i, j]
+        for i in range(m):
+            z[i] += dt * a[i]
         return tr
+    b = k2.reshape(m)
+    t = tmp.reshape(m)
     h2 = 0.5 * dt
-    for i in range(n):
-        for j in range(c):
-            tmp[i, j] = Z[i, j] + h2 * k1[i, j]
-    _phi_block(tmp, r, p, k2, work, xt, yt)
-    for i in range(n):
-        for j in range(c):
-            k1[i, j] += 2.0 * k2[i, j]
-            tmp[i, j] = Z[i, j] + h2 * k2[i, j]
-    _phi_block(tmp, r, p, k2, work, xt, yt)
-    for i in range(n):
-        for j in range(c):
-            k1[i, j] += 2.0 * k2[i, j]
-            tmp[i, j] = Z[i, j] + dt * k2[i, j]
-    _phi_block(tmp, r, p, k2, work, xt, yt)
+    for i in range(m):
+        t[i] = z[i] + h2 * a[i]
+    _phi_block(tmp, r, p, k2, work, xt, yt, False)
+    for i in range(m):
+        a[i] += 2.0 * b[i]
+        t[i] = z[i] + h2 * b[i]
+    _phi_block(tmp, r, p, k2, work, xt, yt, False)
+    for i in range(m):
+        a[i] += 2.0 * b[i]
+        t[i] = z[i] + dt * b[i]
+    _phi_block(tmp, r, p, k2, work, xt, yt, False)
     w = dt / 6.0
-    for i in range(n):
-        for j in range(c):
-            Z[i, j] += w * (k1[i, j] + k2[i, j])
+    for i in range(m):
+        z[i] += w * (a[i] + b[i])
     return tr
 
 

@@ -179,7 +179,7 @@ def _lyap_chunk(Z, n_ons, steps_per_ons, dt, method, accumulate, noise_amp, seed
                 for i in range(n):
                     hbuf[i] = Z[i, 0]
                 tr_pre = _trace_jacobian(hbuf, r, p)
-            tr = _step(Z, method, dt, r, p, k1, k2, tmp, work, xt, yt)
+            tr = _step(Z, method, dt, r, p, k1, k2, tmp, work, xt, yt, want and one_layer)
             if want:
                 if not one_layer:
                     tr = tr_pre
