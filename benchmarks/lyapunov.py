@@ -7,11 +7,15 @@ Run:  python benchmarks/lyapunov.py [--quick]
 1. k = N = 500 (Euler map, t_ons = 1): achieved FLOP rate of the tangent propagation
    (2 N^2 (N + 1) per step) / numpy matmul rate (N x N x N); and speed vs a straightforward numpy
    loop (dense Jacobian, J @ Q, QR every t_ons).
-2. k = 1 at N = 1000 and k = 10 at N = 100 (Euler map): speed vs the same numpy loop.
+2. k = 1 at N = 1000 and k = 10 at N = 100 (Euler map): speed vs the same numpy loop, and the
+   bound on that ratio from the one product W @ [h | Q] no step can avoid (timed in compiled
+   code, and at one core's peak FLOP rate).
 3. Time to 1 % accuracy for g = 3 tanh (N = 100, k = 10): the cheapest RK4 and Euler steps whose
    discretization bias is below 1 % of max|lambda_j|, the bias measured by paired windows (same
    network, state, tangent frame) against RK4 dt = 0.0125.
-4. Integration steps/s at N = 100 (vs a numpy RK4 loop) and N = 2000; realizations on 2 cores.
+4. Integration steps/s at N = 100 (vs a numpy RK4 loop) and N = 2000, with the bound from the
+   four passes over W per RK4 step (memory bound: the fastest pass, timed in compiled code);
+   realizations on 2 cores.
 5. Peak memory of a spectrum (tracemalloc of Python-side allocations).
 """
 
@@ -22,9 +26,11 @@ import time
 import tracemalloc
 
 import numpy as np
+from numba import njit
 
 import dmft
 import simulate
+from simulate._network import _matvec2
 
 CLOCK = time.perf_counter  # --cpu-time: time.process_time (robust to other jobs' load)
 
@@ -47,6 +53,31 @@ def timed(fn):
     t = CLOCK()
     res = fn()
     return res, CLOCK() - t
+
+
+@njit(cache=True)
+def _gemm_reps(W, X, Y, reps):
+    """reps products Y = W @ X (BLAS, called from compiled code: no Python overhead)."""
+    for _ in range(reps):
+        np.dot(W, X, Y)
+        X[0, 0] = Y[0, 0] * 1e-9  # a dependence between repetitions
+
+
+@njit(cache=True)
+def _gemv_reps(W, x, y, yy, reps):
+    """reps passes over W: the faster of BLAS dgemv and simulate's own one-pass kernel."""
+    xt = np.empty((1, x.shape[0]))
+    xt[0] = x
+    for _ in range(reps):
+        _matvec2(W, xt, 1, yy)
+        xt[0, 0] = yy[0, 0] * 1e-9
+
+
+@njit(cache=True)
+def _blas_gemv_reps(W, x, y, reps):
+    for _ in range(reps):
+        np.dot(W, x, y)
+        x[0] = y[0] * 1e-9
 
 
 def numpy_qr_loop(W, h, k, steps, dt, t_ons_steps):
@@ -115,15 +146,23 @@ def main(quick=False):
         t_np = best(lambda W=W, h=h, k=k, steps=steps: numpy_qr_loop(W, h, k, steps, 0.1, 10), 2)
         print(f"[k={k}, N={n}, Euler map] {steps / t_fast:.0f} steps/s vs numpy "
               f"{steps / t_np:.0f} steps/s: speedup {t_np / t_fast:.1f}x (target >= 10)")
-        # roofline of this comparison: no step can beat one product W @ [h | Q] (numpy, BLAS)
+        if k < 2:  # k = 1 is memory bound (one pass over W per step): met by a wide margin
+            continue
+        # roofline of this comparison: no step can beat one product W @ [h | Q], 2 N^2 (k + 1)
+        # flop, timed here in a compiled loop (BLAS dgemm, no Python overhead) and compared with
+        # one core's peak (half of numpy's 2-thread large-matmul rate measured above)
         Zb = np.ascontiguousarray(rng.standard_normal((n, k + 1)))
         Yb = np.empty_like(Zb)
-        reps = 200
-        t_mm1 = best(lambda W=W, Zb=Zb, Yb=Yb, reps=reps: [np.matmul(W, Zb, out=Yb)
-                                                               for _ in range(reps)],
-                     3) / reps
-        print(f"  bound: one W @ [h | Q] per step costs {t_mm1 * 1e6:.1f} us; the numpy loop "
-              f"takes {t_np / steps * 1e6:.1f} us/step, so at most {t_np / steps / t_mm1:.1f}x")
+        reps = 2000
+        _gemm_reps(W, Zb, Yb, 10)
+        t_mm1 = best(lambda W=W, Zb=Zb, Yb=Yb, reps=reps: _gemm_reps(W, Zb, Yb, reps), 3) / reps
+        flop = 2 * n * n * (k + 1)
+        print(f"  bound: one W @ [h | Q] ({flop / 1e3:.0f} kflop) takes {t_mm1 * 1e6:.2f} us in "
+              f"compiled code ({flop / t_mm1 / 1e9:.1f} GFLOP/s; one core's peak ~"
+              f"{rate_np / 2e9:.0f}, i.e. >= {flop / (rate_np / 2) * 1e6:.2f} us); the numpy "
+              f"loop takes {t_np / steps * 1e6:.1f} us/step, so at most "
+              f"{t_np / steps / t_mm1:.1f}x ({t_np / steps / (flop / (rate_np / 2)):.1f}x at "
+              f"peak); ours spends {t_fast / steps * 1e6:.2f} us/step")
 
     # ---- 3. time to 1 % accuracy (continuous-time exponents), N = 100, k = 10, g = 3
     # One chaotic trajectory's finite-T exponents fluctuate by more than 1 % at T ~ 200, so the
@@ -198,13 +237,24 @@ def main(quick=False):
         t_np = best(np_loop, 2)
         print(f"[integrate rk4 N={n}] {steps / t_fast:.0f} steps/s vs numpy loop "
               f"{steps / t_np:.0f} steps/s: {t_np / t_fast:.1f}x (target >= 10 at N=100)")
+        # roofline: an RK4 step evaluates W @ h four times, one sequential pass over the
+        # 8 N^2 bytes of W each (N = 100: 80 kB, above the 32 kB L1, so streamed from L2); the
+        # fastest pass (BLAS dgemv or simulate's kernel, compiled loop) bounds the step
         xb = rng.standard_normal(n)
-        reps = 200
-        t_bound = best(lambda W=W, xb=xb, reps=reps: [np.tanh(W @ xb) for _ in range(4 * reps)],
-                       3) / reps
-        print(f"  bound: 4 x tanh(W @ h) per RK4 step cost {t_bound * 1e6:.1f} us (numpy); the "
-              f"numpy loop takes {t_np / steps * 1e6:.1f} us/step: at most "
-              f"{t_np / steps / t_bound:.1f}x unless the products and tanh beat numpy's own")
+        yb = np.empty(n)
+        yy = np.empty((n, 1))
+        reps = 20000 if n <= 100 else 200
+        _gemv_reps(W, xb.copy(), yb, yy, 10)
+        _blas_gemv_reps(W, xb.copy(), yb, 10)
+        t_own = best(lambda W=W, xb=xb, yb=yb, yy=yy, reps=reps: _gemv_reps(
+            W, xb.copy(), yb, yy, reps), 3) / reps
+        t_blas = best(lambda W=W, xb=xb, yb=yb, reps=reps: _blas_gemv_reps(
+            W, xb.copy(), yb, reps), 3) / reps
+        t_pass = min(t_own, t_blas)
+        print(f"  bound: one pass over W costs {t_pass * 1e6:.2f} us (BLAS {t_blas * 1e6:.2f}, "
+              f"ours {t_own * 1e6:.2f}; {8 * n * n / t_pass / 1e9:.0f} GB/s); 4 passes per RK4 "
+              f"step: at most {t_np / steps / (4 * t_pass):.1f}x the numpy loop's "
+              f"{t_np / steps * 1e6:.1f} us/step; ours {t_fast / steps * 1e6:.2f} us/step")
     n, R, steps = 300, 4, 2000
     nets = [simulate.sample(ens, n, seed=s) for s in range(R)]
     h0 = rng.standard_normal((R, n))

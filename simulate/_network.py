@@ -258,6 +258,10 @@ def _act_vec(code, Y, b, u, s, d):
 #: over W for all columns); wider blocks through one BLAS gemm. OpenBLAS's gemm is slow for 1-2
 #: columns (packing), and a multi-threaded BLAS-2 call per step spins badly on loaded cores.
 _GEMV_MAX_COLS = 2
+#: a single column times a matrix of at least this many entries (2 MiB, beyond a core's L2 here)
+#: goes through BLAS dgemv: the product is then bound by memory bandwidth, and BLAS's threads
+#: draw on more than one core's share of it
+_BLAS_GEMV_MIN_SIZE = 1 << 18
 
 
 @njit(cache=True, fastmath={"reassoc", "contract"})
@@ -331,14 +335,18 @@ def _matmul(W, X, Y, xt, yt):
     """Y = W @ X into the preallocated Y (no allocation).
 
     ``X.shape[1] <= _GEMV_MAX_COLS``: the columns are copied to the contiguous rows of ``xt``
-    (O(N)) and multiplied in one pass over W (:func:`_matvec2`, memory bound: W read once);
-    wider blocks: one BLAS gemm ``np.dot(W, X, Y)`` (BLAS-3). ``yt`` is unused (kept for the
-    signature of the work tuple).
+    (O(N)) and multiplied in one pass over W (:func:`_matvec2`, memory bound: W read once),
+    except a single column against a W of at least ``_BLAS_GEMV_MIN_SIZE`` entries (BLAS
+    dgemv, multi-threaded); wider blocks: one BLAS gemm ``np.dot(W, X, Y)`` (BLAS-3). ``yt`` is
+    unused here (the activations' scratch rows).
     """
     m = W.shape[1]
     c = X.shape[1]
     if c > _GEMV_MAX_COLS:
         np.dot(W, X, Y)
+        return
+    if c == 1 and W.size >= _BLAS_GEMV_MIN_SIZE:
+        np.dot(W, X.reshape(m), Y.reshape(W.shape[0]))
         return
     for q in range(c):
         xq = xt[q]

@@ -126,3 +126,19 @@ def test_bad_input():
     net = simulate.sample(Ensemble.elman(1.0), 5, seed=0)
     with pytest.raises(ValueError, match="h must have shape"):
         net.rhs(np.zeros(4))
+
+
+@pytest.mark.parametrize("name", ["elman", "gnode3"])
+def test_large_matrices_take_the_blas_gemv_branch(name):
+    """N = 520: the gate and (some) flow matrices have >= _BLAS_GEMV_MIN_SIZE entries, so a
+    state evaluation multiplies them with BLAS dgemv; results equal the numpy reference."""
+    from simulate._network import _BLAS_GEMV_MIN_SIZE
+    ens = CASES[name]
+    net = simulate.sample(ens, 520, seed=6)
+    assert max(w.size for w in net.weights.flow_weights) >= _BLAS_GEMV_MIN_SIZE
+    h = np.random.default_rng(7).standard_normal(520)
+    f_ref, J_ref = reference_rhs_jac(ens, net.weights, h)
+    # float64 round-off of sums of ~10^3 terms in another order
+    np.testing.assert_allclose(net.rhs(h), f_ref, rtol=1e-11, atol=1e-12)
+    V = np.random.default_rng(8).standard_normal((520, 1))
+    np.testing.assert_allclose(net.jvp(h, V), J_ref @ V, rtol=1e-10, atol=1e-11)
