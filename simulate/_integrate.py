@@ -82,15 +82,13 @@ def _step(Z, method, dt, r, p, k1, k2, tmp, work, xt, yt, want_tr=False):
     Returns tr J at the starting state when ``want_tr`` (NaN for deeper flows, or without
     ``want_tr``: the trace's serial sum is skipped).
     """
+    if method == 0:  # the Euler update written by the block pass itself
+        return _phi_block(Z, r, p, Z, work, xt, yt, want_tr, dt)
     tr = _phi_block(Z, r, p, k1, work, xt, yt, want_tr)
     m = Z.shape[0] * Z.shape[1]
     # flat views of the C-contiguous blocks: the stage updates are single vectorizable loops
     z = Z.reshape(m)
     a = k1.reshape(m)
-    if method == 0:
-        for i in range(m):
-            z[i] += dt * a[i]
-        return tr
     b = k2.reshape(m)
     t = tmp.reshape(m)
     h2 = 0.5 * dt

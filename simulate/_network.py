@@ -376,13 +376,17 @@ def _alloc_work(p, c):
 
 
 @njit(cache=True)
-def _phi_block(Z, r, p, out, work, xt, yt, want_tr=True):
+def _phi_block(Z, r, p, out, work, xt, yt, want_tr=True, h_step=0.0):
     """out = [f(h) | J(h) V] for the block Z = [h | V] of realization ``r``; returns tr J(h).
 
     ``p`` is :meth:`Network.kernel_args`. One matrix product per weight matrix (``W^l @ X``,
     :func:`_matmul`), the last layer's activation, the gate and the leak fused into one pass
     that writes ``out``; no allocation (``work, xt, yt`` from :func:`_alloc_work`). Z and out
     are C-contiguous arrays of shape (N, c), c >= 1.
+
+    With ``h_step != 0`` the pass writes the Euler update ``out = Z + h_step [f | J V]`` instead
+    (``out`` may be ``Z`` itself: each element is read before it is written), which saves the
+    Euler step a second pass over the (N, c) block.
 
     With ``want_tr`` and a one-layer flow the trace (THEORY.md section 7) comes from the same pass,
     tr J = (1/tau) sum_i [G_i (phi'(u_i) W_ii - lam) + G_i (1 - G_i) r_i (W_z)_ii]
@@ -423,6 +427,9 @@ def _phi_block(Z, r, p, out, work, xt, yt, want_tr=True):
     with_trace = want_tr and L == 1 and diag0.shape[1] == n
     dg0 = diag0[r]
     tr = 0.0
+    # out = zb Z + hs f: (0, 1) gives f exactly, (1, h_step) the Euler update
+    zb = 0.0 if h_step == 0.0 else 1.0
+    hs = inv_tau if h_step == 0.0 else h_step * inv_tau
     if gated:
         gv = yt[3][:n]
         gdv = yt[4][:n]
@@ -433,20 +440,20 @@ def _phi_block(Z, r, p, out, work, xt, yt, want_tr=True):
             res = sv[i] - lam * Z[i, 0]
             g = gv[i]
             dg = gdv[i] * res  # G (1 - G) r, without cancellation
-            out[i, 0] = g * res * inv_tau
+            out[i, 0] = zb * Z[i, 0] + hs * (g * res)
             for j in range(1, c):
-                out[i, j] = (g * (d * Y[i, j] - lam * Z[i, j]) + dg * Yz[i, j]) * inv_tau
+                out[i, j] = zb * Z[i, j] + hs * (g * (d * Y[i, j] - lam * Z[i, j]) + dg * Yz[i, j])
             if with_trace:
                 tr += g * (d * dg0[i] - lam) + dg * gd[i]
     elif c == 1 and not with_trace:  # a state evaluation: one vectorizable pass
         for i in range(n):
-            out[i, 0] = (sv[i] - lam * Z[i, 0]) * inv_tau
+            out[i, 0] = zb * Z[i, 0] + hs * (sv[i] - lam * Z[i, 0])
     else:
         for i in range(n):
             d = dv[i]
-            out[i, 0] = (sv[i] - lam * Z[i, 0]) * inv_tau
+            out[i, 0] = zb * Z[i, 0] + hs * (sv[i] - lam * Z[i, 0])
             for j in range(1, c):
-                out[i, j] = (d * Y[i, j] - lam * Z[i, j]) * inv_tau
+                out[i, j] = zb * Z[i, j] + hs * (d * Y[i, j] - lam * Z[i, j])
             if with_trace:
                 tr += d * dg0[i] - lam
     return tr * inv_tau if with_trace else np.nan
