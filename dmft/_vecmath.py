@@ -42,19 +42,8 @@ _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
 _A_MAX = 349.0  # 2 a <= 698 < 1007 ln 2: k fits the exact 2^k construction below
-# 1 / j! for j = 2 .. 13 (Taylor coefficients of expm1)
-_C2 = 1.0 / math.factorial(2)
-_C3 = 1.0 / math.factorial(3)
-_C4 = 1.0 / math.factorial(4)
-_C5 = 1.0 / math.factorial(5)
-_C6 = 1.0 / math.factorial(6)
-_C7 = 1.0 / math.factorial(7)
-_C8 = 1.0 / math.factorial(8)
-_C9 = 1.0 / math.factorial(9)
-_C10 = 1.0 / math.factorial(10)
-_C11 = 1.0 / math.factorial(11)
-_C12 = 1.0 / math.factorial(12)
-_C13 = 1.0 / math.factorial(13)
+#: Taylor coefficients 1 / j! of expm1 for j = 13, 12, ..., 2 (Horner order)
+_EXPM1_TAYLOR = tuple(1.0 / math.factorial(j) for j in range(13, 1, -1))
 
 _OPTS = dict(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
 
@@ -65,18 +54,9 @@ def _expm1_2a(a):
     y = a + a
     kf = math.floor(y * _LOG2E + 0.5)
     r = (y - kf * _LN2_HI) - kf * _LN2_LO
-    p = _C13
-    p = p * r + _C12
-    p = p * r + _C11
-    p = p * r + _C10
-    p = p * r + _C9
-    p = p * r + _C8
-    p = p * r + _C7
-    p = p * r + _C6
-    p = p * r + _C5
-    p = p * r + _C4
-    p = p * r + _C3
-    p = p * r + _C2
+    p = 0.0
+    for c in _EXPM1_TAYLOR:  # a constant tuple: unrolled by the compiler
+        p = p * r + c
     em1 = r + (r * r) * p
     # 2^k = (2^(k >> 4))^16 * 2^(k & 15), each factor an exact int -> float conversion and the
     # squarings exact (powers of two): k <= 1007 keeps k >> 4 <= 62
