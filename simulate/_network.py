@@ -427,7 +427,8 @@ def _phi_block(Z, r, p, out, work, xt, yt, want_tr=True, h_step=0.0):
     with_trace = want_tr and L == 1 and diag0.shape[1] == n
     dg0 = diag0[r]
     tr = 0.0
-    # out = zb Z + hs f: (0, 1) gives f exactly, (1, h_step) the Euler update
+    # out = zb Z + hs (tau f): (0, 1/tau) gives f, (1, h_step/tau) the Euler update (a
+    # non-finite Z gives a non-finite block either way: 0 * inf is NaN where f was -inf)
     zb = 0.0 if h_step == 0.0 else 1.0
     hs = inv_tau if h_step == 0.0 else h_step * inv_tau
     if gated:
