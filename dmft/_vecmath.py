@@ -35,7 +35,7 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["tanh_sd", "sigmoid_sd", "tanh_into", "tanh_sd_into", "sigmoid_sd_into"]
+__all__ = ["tanh_sd", "sigmoid_sd", "tanh_sd_into", "sigmoid_sd_into"]
 
 _LOG2E = 1.4426950408889634
 # ln 2 split so that k * _LN2_HI is exact for |k| < 2^20 (the fdlibm constants)
@@ -95,13 +95,6 @@ def sigmoid_sd(v):
     sv = up if v >= 0.0 else inv
     dv = up * inv
     return (sv if v == v else v), (dv if v == v else v)
-
-
-@njit(**_OPTS)
-def tanh_into(x, out):
-    """out[i] = tanh(x[i]) for 1-D float64 arrays (``out`` may be ``x``)."""
-    for i in range(x.shape[0]):
-        out[i] = tanh_sd(x[i])[0]
 
 
 @njit(**_OPTS)

@@ -15,7 +15,7 @@ import mpmath
 import numpy as np
 import pytest
 
-from dmft._vecmath import sigmoid_sd, sigmoid_sd_into, tanh_into, tanh_sd, tanh_sd_into
+from dmft._vecmath import sigmoid_sd, sigmoid_sd_into, tanh_sd, tanh_sd_into
 
 
 def _grid():
@@ -78,10 +78,6 @@ def test_vector_loop_equals_element_operation(fn):
     (tanh_sd_into if fn is tanh_sd else sigmoid_sd_into)(x, s, d)
     ref = np.array([fn(v) for v in x])
     assert np.array_equal(s, ref[:, 0]) and np.array_equal(d, ref[:, 1])
-    if fn is tanh_sd:
-        t = np.empty_like(x)
-        tanh_into(x, t)
-        assert np.array_equal(t, s)
 
 
 def test_special_values():
