@@ -1,7 +1,7 @@
 """``gnode phase-diagram``: lambda_max over (gain, gate bias) with theory and simulation.
 
 Writes ``phase_diagram.nc`` (the theory dataset of :func:`dmft.phase_diagram`, plus the simulated
-points of :func:`simulate.sweep.sweep` as ``sim_*`` variables) and ``phase_diagram.png`` (lambda_max
+points of :func:`simulate.sweep` as ``sim_*`` variables) and ``phase_diagram.png`` (lambda_max
 heatmap, the critical line rho = 1 of the fixed point, the explosive region hatched, simulated
 points overlaid as markers coloured on the same scale).
 """
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         gc = math.nan
     ds.attrs["critical_gain_factor"] = gc
     if args.sim_n > 0:
-        from simulate.sweep import SimulationTask, sweep
+        from simulate import SimulationTask, sweep
         client = None
         if args.scheduler:
             from distributed import Client
