@@ -224,9 +224,10 @@ def _act_vec(code, Y, b, u, s, d):
 #: over W for all columns); wider blocks through one BLAS gemm. OpenBLAS's gemm is slow for 1-2
 #: columns (packing), and a multi-threaded BLAS-2 call per step spins badly on loaded cores.
 _GEMV_MAX_COLS = 2
-#: a single column times a matrix of at least this many entries (2 MiB, more than a core's L2
-#: cache on the benchmark machine, benchmarks/README.md) goes through BLAS dgemv: the product is
-#: then bound by memory bandwidth, and BLAS's threads draw on more than one core's share of it
+#: a single column times a matrix of at least this many entries (2 MiB, the order of a core's L2
+#: cache; the machine behind the choice: benchmarks/README.md) goes through BLAS dgemv: the
+#: product is then bound by memory bandwidth, and BLAS's threads draw on more than one core's
+#: share of it
 _BLAS_GEMV_MIN_SIZE = 1 << 18
 
 
