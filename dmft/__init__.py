@@ -3,7 +3,8 @@
 ==========================  =====================================================================
 ``Ensemble``, ``Layer``,    the random-network ensemble and its finite-N sampler
 ``Gate``, ``Weights``
-``kernels``                 activation registry and Gaussian kernels K(q, q', c), dK/dc
+``activations``             the activation table: numpy, closed-form, numba and torch forms
+``kernels``                 Gaussian kernels K(q, q', c), dK/dc of the activations
 ``fixed_point``             fixed-point variance q*, spectral radius rho, phase
 ``spectral_radius``         rho of the flow Jacobian at the fixed point
 ``critical_gain``           gain factor that puts rho at 1 (or any target)
@@ -13,6 +14,7 @@
 ==========================  =====================================================================
 """
 
+from . import activations as activations
 from . import kernels as kernels
 from ._phase import phase_diagram as phase_diagram
 from ._sampled import SampledResult as SampledResult

@@ -18,68 +18,21 @@ layer), "gate.gain", "gate.bias_mean", "gate.bias_std", "noise_std", "tau".
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
 
 import numpy as np
 
 from ._stationary import stationary
-from .ensemble import Ensemble, Gate
+from .ensemble import PARAMETERS, Ensemble, set_parameter
 from .errors import ConvergenceError
 
 __all__ = ["phase_diagram", "set_parameter", "point", "PARAMETERS", "QUANTITIES"]
 
-PARAMETERS = ("gain", "flow[i].gain", "flow[i].bias_std", "bias_std", "gate.gain",
-              "gate.bias_mean", "gate.bias_std", "noise_std", "tau")
 QUANTITIES = ("lyapunov_max", "lyapunov_err", "delta0", "rho", "phase", "gate_mean", "method")
 PHASE_CODES = {"fixed point": 0, "critical": 1, "chaotic": 2, "explosive": 3,
                "stable (driven)": 4, "unstable": 5, "marginal": 6, "failed": -1}
 
-_FLOW_RE = re.compile(r"^flow\[(-?\d+)\]\.(gain|bias_std)$")
-
-
-def set_parameter(ens: Ensemble, path: str, value: float) -> Ensemble:
-    """The ensemble with the parameter named by ``path`` set to ``value``.
-
-    See the module docstring for the paths; "gain" multiplies every flow gain by ``value``.
-
-    Raises
-    ------
-    ValueError
-        Unknown path, a gate path on an ensemble without a gate, or a non-finite value.
-    """
-    if not isinstance(path, str):
-        raise TypeError(f"parameter path must be a str, got {type(path).__name__}")
-    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
-        raise TypeError(f"value for {path!r} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"value for {path!r} must be finite, got {value!r}")
-    if path == "gain":
-        return ens.scaled(value)
-    if path == "bias_std":
-        return ens.with_bias_std(value)
-    if path in ("noise_std", "tau"):
-        return ens.replace(**{path: value})
-    m = _FLOW_RE.match(path)
-    if m:
-        i = int(m.group(1))
-        if not -ens.depth <= i < ens.depth:
-            raise ValueError(f"{path!r}: layer index must be in [0, {ens.depth}), got {i}")
-        flow = list(ens.flow)
-        flow[i] = replace(flow[i], **{m.group(2): value})
-        return ens.replace(flow=tuple(flow))
-    if path.startswith("gate."):
-        attr = path[5:]
-        if attr not in ("gain", "bias_mean", "bias_std", "input_gain"):
-            raise ValueError(f"unknown parameter {path!r}; known: {', '.join(PARAMETERS)}")
-        gate = ens.gate if ens.gate is not None else Gate(0.0, math.inf, 0.0)
-        if ens.gate is None:
-            raise ValueError(f"{path!r} needs an ensemble with a gate (ens.gate is None)")
-        return ens.replace(gate=replace(gate, **{attr: value}))
-    raise ValueError(f"unknown parameter {path!r}; known: {', '.join(PARAMETERS)}")
 
 
 def _closed_applies(ens: Ensemble) -> bool:

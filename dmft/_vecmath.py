@@ -1,11 +1,14 @@
 """Vectorizable float64 tanh and sigmoid, with their derivatives, for numba loops.
 
-The numba build here has no SVML, so ``math.tanh`` and ``math.exp`` in a loop are scalar libm
-calls (about 10 ns each): at N = 100 the 100 tanh of one evaluation of a network cost as much as
-its 100 x 100 matrix-vector product. The routines below are written so that LLVM vectorizes
-the loop (AVX2 / AVX-512): no libm call, no branch, no exception check (``error_model="numpy"``;
-every division is by a number >= 2), only FMA contraction relaxed (``fastmath={"contract"}``,
-which can only make the polynomial more accurate). They cost about 1 ns per element.
+Without SVML in the numba build, ``math.tanh`` and ``math.exp`` in a loop are scalar libm calls:
+at N = 100 the 100 tanh of one evaluation of a network can cost as much as its 100 x 100
+matrix-vector product (timings: benchmarks/README.md). The routines below are written so that
+LLVM vectorizes the loop (AVX2 / AVX-512): no libm call, no branch, no exception check
+(``error_model="numpy"``; every division is by a number >= 2), only FMA contraction relaxed
+(``fastmath={"contract"}``, which can only make the polynomial more accurate).
+
+They are the tanh and sigmoid element operations of the activation table
+(:mod:`dmft.activations`, which exports them), used by the simulation kernels.
 
 Both functions reduce to E = expm1(2a), a = |x| (tanh) or |x| / 2 (sigmoid), computed as
 

@@ -31,13 +31,16 @@ of random numbers, and hence the weights for a given seed, does not depend on th
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from numbers import Real
 
 import numpy as np
 
-__all__ = ["Layer", "Gate", "Ensemble", "Weights"]
+from .activations import get_activation
+
+__all__ = ["Layer", "Gate", "Ensemble", "Weights", "set_parameter", "PARAMETERS"]
 
 
 def _check_real(name: str, value, *, low: float | None = 0.0, low_open: bool = False,
@@ -86,8 +89,6 @@ class Layer:
                 f"activation must be a registered activation name (str), got "
                 f"{type(self.activation).__name__}"
             )
-        from .kernels import get_activation  # local import: kernels imports nothing from here
-
         get_activation(self.activation)  # raises ValueError naming the known activations
 
 
@@ -313,14 +314,6 @@ class Ensemble:
         return self.replace(flow=tuple(replace(layer, gain=layer.gain * float(fi))
                                        for layer, fi in zip(self.flow, f, strict=True)))
 
-    def with_gains(self, gains: Sequence[float]) -> Ensemble:
-        """The ensemble with the flow gains replaced by ``gains``."""
-        gains = tuple(gains)
-        if len(gains) != self.depth:
-            raise ValueError(f"gains must have {self.depth} entries, got {len(gains)}")
-        return self.replace(flow=tuple(replace(layer, gain=g)
-                                       for layer, g in zip(self.flow, gains, strict=True)))
-
     def with_bias_std(self, bias_std: float | Sequence[float]) -> Ensemble:
         """The ensemble with the flow bias spreads replaced (scalar: the same for every layer)."""
         s = np.asarray(bias_std, dtype=float)
@@ -388,6 +381,61 @@ class Ensemble:
                 uz = rng.standard_normal((n, d)) * (self.gate.input_gain / math.sqrt(d))
         return Weights(tuple(ws), tuple(bs), wz, bz, u, uz)
 
+
+#: the parameter paths of :func:`set_parameter` ("flow[i]" with any layer index i)
+PARAMETERS = ("gain", "flow[i].gain", "flow[i].bias_std", "bias_std", "gate.gain",
+              "gate.bias_mean", "gate.bias_std", "gate.input_gain", "noise_std", "tau")
+_FLOW_RE = re.compile(r"^flow\[(-?\d+)\]\.(gain|bias_std)$")
+_GATE_FIELDS = ("gain", "bias_mean", "bias_std", "input_gain")
+
+
+def set_parameter(ens: Ensemble, path: str, value: float) -> Ensemble:
+    """The ensemble with the parameter named by ``path`` set to ``value``.
+
+    Paths (:data:`PARAMETERS`): "gain" (a factor multiplying every flow gain), "flow[i].gain",
+    "flow[i].bias_std", "bias_std" (every layer), "gate.gain", "gate.bias_mean",
+    "gate.bias_std", "gate.input_gain", "noise_std", "tau". Used by phase diagrams and sweeps to
+    name the axes they change.
+
+    Raises
+    ------
+    TypeError
+        ``path`` not a str, or ``value`` not a real number.
+    ValueError
+        Unknown path, a gate path on an ensemble without a gate, or a non-finite value.
+
+    Examples
+    --------
+    >>> e = Ensemble.gnode((1.0, 2.0))
+    >>> set_parameter(e, "gain", 1.5).gains, set_parameter(e, "gate.bias_mean", -2.0).gate.bias_mean
+    ((1.5, 3.0), -2.0)
+    """
+    if not isinstance(path, str):
+        raise TypeError(f"parameter path must be a str, got {type(path).__name__}")
+    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
+        raise TypeError(f"value for {path!r} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"value for {path!r} must be finite, got {value!r}")
+    if path == "gain":
+        return ens.scaled(value)
+    if path == "bias_std":
+        return ens.with_bias_std(value)
+    if path in ("noise_std", "tau"):
+        return ens.replace(**{path: value})
+    m = _FLOW_RE.match(path)
+    if m:
+        i = int(m.group(1))
+        if not -ens.depth <= i < ens.depth:
+            raise ValueError(f"{path!r}: layer index must be in [0, {ens.depth}), got {i}")
+        flow = list(ens.flow)
+        flow[i] = replace(flow[i], **{m.group(2): value})
+        return ens.replace(flow=tuple(flow))
+    if path.startswith("gate.") and path[5:] in _GATE_FIELDS:
+        if ens.gate is None:
+            raise ValueError(f"{path!r} needs an ensemble with a gate (ens.gate is None)")
+        return ens.replace(gate=replace(ens.gate, **{path[5:]: value}))
+    raise ValueError(f"unknown parameter {path!r}; known: {', '.join(PARAMETERS)}")
 
 def _mlp(gains, hidden: str, output: str, bias_std, widths) -> tuple[Layer, ...]:
     """Layers of an MLP flow: ``hidden`` activations then ``output`` on the last layer."""

@@ -1,7 +1,8 @@
 """PyTorch models of gated neural ODEs with the mean-field critical initialization.
 
-Importing :mod:`gnode` does not import torch: the names below are loaded on first access
-(PEP 562), so the ``gnode`` command line stays fast.
+Importing :mod:`gnode` does not import torch: the names below, and the submodules
+``gnode.analysis, cli, init, models, solve, tasks``, are loaded on first access (PEP 562), so the
+``gnode`` command line stays fast.
 
 =========================  ==================================================================
 ``GNODE``                  gated neural ODE, MLP flow and gate (Kim, Can, Krishnamurthy 2023)
@@ -91,7 +92,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from .tasks import flipflop as flipflop
 
 
+#: public submodules, also imported on first access (``gnode.tasks.flipflop``, ``gnode.init``)
+_SUBMODULES = ("analysis", "cli", "init", "models", "solve", "tasks")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)  # binds gnode.<name> itself
     try:
         module = _LAZY[name]
     except KeyError:
@@ -102,4 +109,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))

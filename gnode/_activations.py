@@ -1,44 +1,50 @@
-"""One table from activation names (those of :mod:`dmft.kernels`) to torch functions.
+"""The torch form of the activations of :mod:`dmft.activations` (the one activation table).
 
-The names are the ones an ``dmft.Layer`` carries, so a model and its ensemble describe the
-same phi: ``identity, tanh, relu, erf, sigmoid, softplus``.  (torch's softplus switches to the
-identity above 20, where it differs from log(1 + e^x) by less than e^-20.)
+Names are the ones a ``dmft.Layer`` carries, so a model and its ensemble describe the same phi.
+Each registry record names its torch function (a dotted path such as ``"torch.tanh"``, or a
+callable); it is resolved here, on first use, so that dmft never imports torch. An activation
+registered without ``torch=`` is refused with a ValueError saying so.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F  # noqa: N812
 
-__all__ = ["TORCH_ACTIVATIONS", "torch_activation", "check_activation"]
+from dmft.activations import activations, get_activation
 
-
-def _identity(x: torch.Tensor) -> torch.Tensor:
-    return x
+__all__ = ["torch_activation", "check_activation", "torch_activations"]
 
 
-TORCH_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "identity": _identity,
-    "tanh": torch.tanh,
-    "relu": torch.relu,
-    "erf": torch.erf,
-    "sigmoid": torch.sigmoid,
-    "softplus": F.softplus,
-}
+def torch_activations() -> tuple[str, ...]:
+    """Names of the registered activations that have a torch form."""
+    return tuple(a for a in activations() if get_activation(a).torch is not None)
 
 
 def check_activation(name: str, argname: str = "activation") -> str:
     """Validate an activation name; raises TypeError/ValueError naming ``argname``."""
     if not isinstance(name, str):
-        raise TypeError(f"{argname} must be a str, one of {sorted(TORCH_ACTIVATIONS)}; "
+        raise TypeError(f"{argname} must be a str, one of {list(torch_activations())}; "
                         f"got {type(name).__name__}")
-    if name not in TORCH_ACTIVATIONS:
-        raise ValueError(f"{argname} must be one of {sorted(TORCH_ACTIVATIONS)}, got {name!r}")
+    if name not in activations():
+        raise ValueError(f"{argname} must be one of {list(torch_activations())}, got {name!r}")
+    if get_activation(name).torch is None:
+        raise ValueError(
+            f"{argname} {name!r} has no torch form; register it with "
+            f"dmft.kernels.register_activation({name!r}, fn, deriv, ..., torch=<function on "
+            "tensors>, overwrite=True)")
     return name
 
 
+def _resolve(form: str | Callable) -> Callable[[torch.Tensor], torch.Tensor]:
+    if callable(form):
+        return form
+    module, _, attr = form.rpartition(".")
+    return getattr(importlib.import_module(module), attr)
+
+
 def torch_activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The torch function for a registered activation name."""
-    return TORCH_ACTIVATIONS[check_activation(name)]
+    """The torch function of a registered activation name (``sigmoid``: also the gate's)."""
+    return _resolve(get_activation(check_activation(name)).torch)

@@ -71,7 +71,7 @@ class GatedField(nn.Module):
         Hidden widths of the gate MLP (empty: the one-layer gate of the gnODE paper).
     activation, output_activation : str
         phi_a (hidden layers of flow and gate) and phi_out (the flow's last layer); names of
-        :data:`gnode._activations.TORCH_ACTIVATIONS`.
+        :mod:`dmft.activations` with a torch form.
     bias : bool
         Biases b^l in the flow (the gate always has biases: b_z sets its time scales).
     gated : bool
@@ -119,7 +119,8 @@ class GatedField(nn.Module):
             self.gate = nn.ModuleList(nn.Linear(a, b, bias=True, **kw)
                                       for a, b in zip(gw[:-1], gw[1:], strict=True))
             self.gate_input = nn.Linear(d, gw[1], bias=False, **kw) if d else None
-            self._gate_acts = tuple([torch_activation(activation)] * len(gh) + [torch.sigmoid])
+            self._gate_acts = tuple([torch_activation(activation)] * len(gh)
+                                    + [torch_activation("sigmoid")])
         else:
             self.gate = None
             self.gate_input = None

@@ -309,7 +309,7 @@ _STYLE = {"stable": dict(marker="o", color="k", mfc="k"),
 def plot_flow(model, *, x=None, ax=None, xlim=(-3.0, 3.0), ylim=(-3.0, 3.0), n_grid: int = 41,
               fixed_points: FixedPoints | None = None, trajectories=None, title: str = "",
               out=None):
-    """Flow field of a 2-D model with its fixed points and trajectories (matplotlib, Agg).
+    """Flow field of a 2-D model with its fixed points and trajectories (matplotlib).
 
     Streamlines of f(h, x) colored by log10 |f|, fixed/slow points marked by kind (black:
     stable, green: marginal, red cross: saddle, open red: unstable) and trajectories (K, T, 2)
@@ -321,6 +321,8 @@ def plot_flow(model, *, x=None, ax=None, xlim=(-3.0, 3.0), ylim=(-3.0, 3.0), n_g
     x : array of shape (D,), optional
         Constant input.
     ax : matplotlib Axes, optional
+        Draw there; by default a new pyplot figure (with the current backend: shown inline in
+        a notebook; close it with ``plt.close(ax.figure)``).
     xlim, ylim : (float, float)
     n_grid : int
         Grid points per axis.
@@ -334,11 +336,7 @@ def plot_flow(model, *, x=None, ax=None, xlim=(-3.0, 3.0), ylim=(-3.0, 3.0), n_g
     -------
     matplotlib.axes.Axes
     """
-    import matplotlib
-
-    if ax is None:
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # the caller's backend, whatever it is (never switched)
 
     _, n, _ = _field_function(model, x)
     if n is not None and n != 2:

@@ -38,6 +38,6 @@ from ._observables import find_fixed_point as find_fixed_point
 from ._observables import jacobian as jacobian
 from ._observables import jacobian_eigenvalues as jacobian_eigenvalues
 from ._observables import population_variance as population_variance
-from .sweep import SimulationTask as SimulationTask
-from .sweep import load_sweep as load_sweep
-from .sweep import sweep as sweep
+from ._sweep import SimulationTask as SimulationTask
+from ._sweep import load_sweep as load_sweep
+from ._sweep import sweep as sweep

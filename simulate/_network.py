@@ -24,23 +24,24 @@ evaluation is the case k = 0. The realization index ``r`` selects one network of
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit
 
-from dmft._vecmath import sigmoid_sd, sigmoid_sd_into, tanh_sd, tanh_sd_into
+from dmft.activations import (
+    SIGMOID,
+    get_activation,
+    numba_code,
+    numba_values,
+    numba_values_into,
+    sigmoid_sd,
+)
 from dmft.ensemble import Ensemble, Weights
 
-__all__ = ["Network", "sample", "ACTIVATION_CODES"]
+__all__ = ["Network", "sample", "from_weights"]
 
-#: activations the numba kernels know, with their integer codes
-ACTIVATION_CODES: dict[str, int] = {
-    "identity": 0, "relu": 1, "erf": 2, "tanh": 3, "sigmoid": 4, "softplus": 5,
-}
-
-_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+_GATE = get_activation("sigmoid")  # the gate's activation G = sigmoid(W_z h + b_z)
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,7 +66,7 @@ class Network:
         (``kernel_args()`` also carries diag(W^0) and diag(W_z), shape (1, N) or (1, 0), for the
         trace.)
     acts : ndarray of int64, shape (L,)
-        Activation codes (:data:`ACTIVATION_CODES`).
+        Numba codes of the flow's activations (``dmft.activations.Activation.numba_code``).
     gate_w : ndarray, shape (1, N, N) or (1, 0, 0)
     gate_b : ndarray, shape (1, N) or (1, 0)
     gated : bool
@@ -117,8 +118,7 @@ class Network:
             raise ValueError(f"h must have N = {self.n} columns, got shape {h.shape}")
         if not self.gated:
             return np.ones_like(h)
-        from scipy.special import expit
-        return expit(h @ self.gate_w[0].T + self.gate_b[0])
+        return _GATE.fn(h @ self.gate_w[0].T + self.gate_b[0])
 
     def jvp(self, h: np.ndarray, v: np.ndarray) -> np.ndarray:
         """Tangent map J(h) v for v of shape (N,) or (N, k)."""
@@ -177,12 +177,8 @@ def sample(ens: Ensemble, n: int, *, seed: int | np.random.Generator) -> Network
 
 def from_weights(ens: Ensemble, weights: Weights, *, seed: int | None = None) -> Network:
     """Wrap explicit :class:`~dmft.Weights` of ``ens`` into a :class:`Network`."""
-    codes = []
-    for i, layer in enumerate(ens.flow):
-        if layer.activation not in ACTIVATION_CODES:
-            raise ValueError(f"flow[{i}].activation must be one of {sorted(ACTIVATION_CODES)} "
-                             f"for simulation, got {layer.activation!r}")
-        codes.append(ACTIVATION_CODES[layer.activation])
+    codes = [numba_code(layer.activation, f"flow[{i}].activation")
+             for i, layer in enumerate(ens.flow)]
     n = weights.n
     widths = np.asarray(ens.widths(n), dtype=np.int64)
     flow_w = tuple(np.ascontiguousarray(w, dtype=np.float64)[None] for w in weights.flow_weights)
@@ -211,56 +207,27 @@ def from_weights(ens: Ensemble, weights: Weights, *, seed: int | None = None) ->
 
 # --------------------------------------------------------------------------- numba kernels
 @njit(cache=True)
-def _act_sd(code, u):
-    """phi(u) and phi'(u) for the activation ``code`` (tanh and sigmoid: :mod:`dmft._vecmath`,
-    the same element operation as the vectorized pass of :func:`_act_vec`)."""
-    if code == 3:
-        return tanh_sd(u)
-    if code == 0:
-        return u, 1.0
-    if code == 1:
-        if u > 0.0:
-            return u, 1.0
-        return 0.0, 0.0
-    if code == 2:
-        return math.erf(u), _TWO_OVER_SQRT_PI * math.exp(-u * u)
-    if code == 4:
-        return sigmoid_sd(u)
-    # softplus
-    if u > 0.0:
-        e = math.exp(-u)
-        return u + math.log1p(e), 1.0 / (1.0 + e)
-    e = math.exp(u)
-    return math.log1p(e), e / (1.0 + e)
-
-
-@njit(cache=True)
 def _act_vec(code, Y, b, u, s, d):
     """s = phi(Y[:, 0] + b), d = phi'(Y[:, 0] + b) over the m = len(b) rows of Y.
 
-    ``u, s, d`` are contiguous scratch rows of length m. tanh and sigmoid go through the
-    vectorized loops of :mod:`dmft._vecmath` (about 1 ns per element against 10 ns for a scalar
-    libm call); the other activations element by element (:func:`_act_sd`).
+    ``u, s, d`` are contiguous scratch rows of length m; ``code`` is the activation's numba code,
+    whose element operation is :func:`dmft.activations.numba_values_into` (tanh and sigmoid
+    vectorized, see benchmarks/README.md).
     """
     m = b.shape[0]
     for i in range(m):
         u[i] = Y[i, 0] + b[i]
-    if code == 3:
-        tanh_sd_into(u, s, d)
-    elif code == 4:
-        sigmoid_sd_into(u, s, d)
-    else:
-        for i in range(m):
-            s[i], d[i] = _act_sd(code, u[i])
+    numba_values_into(code, u, s, d)
 
 
 #: blocks with at most this many columns go through :func:`_matvec2` (single-threaded, one pass
 #: over W for all columns); wider blocks through one BLAS gemm. OpenBLAS's gemm is slow for 1-2
 #: columns (packing), and a multi-threaded BLAS-2 call per step spins badly on loaded cores.
 _GEMV_MAX_COLS = 2
-#: a single column times a matrix of at least this many entries (2 MiB, beyond a core's L2 here)
-#: goes through BLAS dgemv: the product is then bound by memory bandwidth, and BLAS's threads
-#: draw on more than one core's share of it
+#: a single column times a matrix of at least this many entries (2 MiB, the order of a core's L2
+#: cache; the machine behind the choice: benchmarks/README.md) goes through BLAS dgemv: the
+#: product is then bound by memory bandwidth, and BLAS's threads draw on more than one core's
+#: share of it
 _BLAS_GEMV_MIN_SIZE = 1 << 18
 
 
@@ -331,14 +298,13 @@ def _matvec2(W, xt, c, Y):
 
 
 @njit(cache=True)
-def _matmul(W, X, Y, xt, yt):
+def _matmul(W, X, Y, xt):
     """Y = W @ X into the preallocated Y (no allocation).
 
     ``X.shape[1] <= _GEMV_MAX_COLS``: the columns are copied to the contiguous rows of ``xt``
     (O(N)) and multiplied in one pass over W (:func:`_matvec2`, memory bound: W read once),
     except a single column against a W of at least ``_BLAS_GEMV_MIN_SIZE`` entries (BLAS
-    dgemv, multi-threaded); wider blocks: one BLAS gemm ``np.dot(W, X, Y)`` (BLAS-3). ``yt`` is
-    unused here (the activations' scratch rows).
+    dgemv, multi-threaded); wider blocks: one BLAS gemm ``np.dot(W, X, Y)`` (BLAS-3).
     """
     m = W.shape[1]
     c = X.shape[1]
@@ -400,7 +366,7 @@ def _phi_block(Z, r, p, out, work, xt, yt, want_tr=True, h_step=0.0):
     Yz = work[0:0]
     if gated:
         Yz = work[0:n]
-        _matmul(gate_w[r], Z, Yz, xt, yt)
+        _matmul(gate_w[r], Z, Yz, xt)
         off = n
     X = Z
     for layer in range(L - 1):
@@ -409,7 +375,7 @@ def _phi_block(Z, r, p, out, work, xt, yt, want_tr=True, h_step=0.0):
         m = W.shape[0]
         Y = work[off:off + m]
         off += m
-        _matmul(W, X, Y, xt, yt)
+        _matmul(W, X, Y, xt)
         sv = yt[1][:m]
         dv = yt[2][:m]
         _act_vec(acts[layer], Y, b, yt[0][:m], sv, dv)
@@ -420,7 +386,7 @@ def _phi_block(Z, r, p, out, work, xt, yt, want_tr=True, h_step=0.0):
                 Y[i, j] *= di
         X = Y
     Y = work[off:off + n]
-    _matmul(flow_w[L - 1][r], X, Y, xt, yt)
+    _matmul(flow_w[L - 1][r], X, Y, xt)
     sv = yt[1][:n]
     dv = yt[2][:n]
     _act_vec(acts[L - 1], Y, flow_b[L - 1][r], yt[0][:n], sv, dv)
@@ -434,7 +400,7 @@ def _phi_block(Z, r, p, out, work, xt, yt, want_tr=True, h_step=0.0):
     if gated:
         gv = yt[3][:n]
         gdv = yt[4][:n]
-        _act_vec(4, Yz, gate_b[r], yt[0][:n], gv, gdv)
+        _act_vec(SIGMOID, Yz, gate_b[r], yt[0][:n], gv, gdv)
         gd = gate_diag[r]
         for i in range(n):
             d = dv[i]
@@ -480,7 +446,7 @@ def _trace_jacobian(h, r, p):
         u = np.dot(W, x) + b
         d = np.empty_like(u)
         for i in range(u.shape[0]):
-            s, dd = _act_sd(acts[layer], u[i])
+            s, dd = numba_values(acts[layer], u[i])
             u[i] = s
             d[i] = dd
         ds.append(d)

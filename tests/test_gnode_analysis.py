@@ -192,6 +192,23 @@ def test_plot_flow_writes_figure(tmp_path):
     plt.close(ax.figure)
 
 
+def test_plot_flow_keeps_the_callers_backend():
+    """Library code never switches the matplotlib backend (it would change a notebook's)."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    model = Elman(2, 1, 1, bias=False)
+    _set_flow(model)
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")  # any non-interactive backend other than Agg
+    try:
+        ax = plot_flow(model, n_grid=5)
+        assert matplotlib.get_backend() == "svg"
+        plt.close(ax.figure)
+    finally:
+        matplotlib.use(before)
+
+
 def test_bad_input():
     model3 = Elman(3, 1, 1)
     with pytest.raises(ValueError, match="2-D"):

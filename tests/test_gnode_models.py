@@ -169,3 +169,15 @@ def test_import_gnode_does_not_import_torch():
     assert set(gnode.__all__) <= set(dir(gnode))
     with pytest.raises(AttributeError):
         gnode.does_not_exist  # noqa: B018
+
+
+def test_submodules_are_reachable_from_a_bare_import_gnode():
+    """``import gnode; gnode.tasks.flipflop(...)`` (the lazy loader serves submodules too)."""
+    code = ("import sys, gnode; assert 'torch' not in sys.modules; "
+            "assert {'analysis', 'init', 'tasks'} <= set(dir(gnode)); "
+            "assert callable(gnode.tasks.flipflop) and callable(gnode.init.critical_); "
+            "assert gnode.analysis.plot_flow is gnode.plot_flow; "
+            "assert gnode.models.GNODE is gnode.GNODE and callable(gnode.solve.unroll); "
+            "assert callable(gnode.cli.main); print('ok')")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr

@@ -1,4 +1,4 @@
-"""simulate.sweep: embedded vs dask.distributed execution, resume after interruption, errors."""
+"""simulate.sweep (module simulate/_sweep.py): embedded vs dask execution, resume, errors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from simulate.sweep import load_sweep, sweep
+from simulate import load_sweep, sweep
 
 
 def _task(params: dict, seed: int) -> dict:
@@ -112,7 +112,7 @@ def test_store_of_another_sweep_is_refused(tmp_path):
 _KILL_SCRIPT = '''
 import os, sys, time
 import numpy as np
-from simulate.sweep import sweep
+from simulate import sweep
 
 def task(params, seed):
     with open(os.environ["SWEEP_TEST_LOG"], "a") as fh:     # one line per execution

@@ -43,20 +43,18 @@ def _run(args: argparse.Namespace) -> int:
         "elapsed_s": res.elapsed, "converged": res.converged, "message": res.message,
     }
     if args.plot:
-        import matplotlib
+        import numpy as np
+        from matplotlib.figure import Figure  # no pyplot: the backend is never touched
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(5, 3.5))
-        ax.plot((1 + __import__("numpy").arange(res.k)) / args.n, res.exponents, ".", ms=3)
+        fig = Figure(figsize=(5, 3.5))
+        ax = fig.subplots()
+        ax.plot((1 + np.arange(res.k)) / args.n, res.exponents, ".", ms=3)
         ax.axhline(0, color="k", lw=0.5)
         ax.set_xlabel("i / N")
         ax.set_ylabel(r"$\lambda_i$")
         ax.set_title(ens.describe(), fontsize=7)
         fig.tight_layout()
         fig.savefig(args.plot, dpi=150)
-        plt.close(fig)
         summary["plot"] = args.plot
     if args.json:
         summary["exponents"] = res.exponents

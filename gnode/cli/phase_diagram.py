@@ -1,7 +1,7 @@
 """``gnode phase-diagram``: lambda_max over (gain, gate bias) with theory and simulation.
 
 Writes ``phase_diagram.nc`` (the theory dataset of :func:`dmft.phase_diagram`, plus the simulated
-points of :func:`simulate.sweep.sweep` as ``sim_*`` variables) and ``phase_diagram.png`` (lambda_max
+points of :func:`simulate.sweep` as ``sim_*`` variables) and ``phase_diagram.png`` (lambda_max
 heatmap, the critical line rho = 1 of the fixed point, the explosive region hatched, simulated
 points overlaid as markers coloured on the same scale).
 """
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         gc = math.nan
     ds.attrs["critical_gain_factor"] = gc
     if args.sim_n > 0:
-        from simulate.sweep import SimulationTask, sweep
+        from simulate import SimulationTask, sweep
         client = None
         if args.scheduler:
             from distributed import Client
@@ -130,9 +130,8 @@ def _plot(ds, path, gc) -> None:
     simulated points.  Right: lambda_max against the gate bias at the simulated gains, theory
     (with its Monte Carlo error band) next to the finite-N simulations (with their errors)."""
     import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.figure import Figure  # no pyplot: the backend is never touched
 
     x = ds["gain"].values
     y = ds["gate.bias_mean"].values
@@ -141,8 +140,8 @@ def _plot(ds, path, gc) -> None:
     finite = np.isfinite(lam)
     vmax = float(np.nanmax(np.abs(lam[finite]))) if finite.any() else 1.0
     has_sim = "sim_lyapunov_max" in ds
-    fig, axes = plt.subplots(1, 2 if has_sim else 1, figsize=(12.0 if has_sim else 6.4, 4.8),
-                             squeeze=False)
+    fig = Figure(figsize=(12.0 if has_sim else 6.4, 4.8))
+    axes = fig.subplots(1, 2 if has_sim else 1, squeeze=False)
     ax = axes[0, 0]
     shown = np.where(finite, lam, np.nan)
     m = ax.pcolormesh(x, y, shown, cmap="RdBu_r", vmin=-vmax, vmax=vmax, shading="nearest")
@@ -170,7 +169,8 @@ def _plot(ds, path, gc) -> None:
     if has_sim:
         ax2 = axes[0, 1]
         n_sim = ds.attrs.get("sim_n", "")
-        colors = plt.cm.viridis(np.linspace(0.1, 0.85, len(ds["sim_gain"].values)))
+        colors = matplotlib.colormaps["viridis"](
+            np.linspace(0.1, 0.85, len(ds["sim_gain"].values)))
         lam_err = (ds["lyapunov_err"].transpose("gate.bias_mean", "gain").values.astype(float)
                    if "lyapunov_err" in ds else None)
         for g, col in zip(ds["sim_gain"].values, colors, strict=True):
@@ -193,4 +193,3 @@ def _plot(ds, path, gc) -> None:
         ax2.legend(fontsize=6.5, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)

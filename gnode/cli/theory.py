@@ -23,12 +23,10 @@ def _run(args: argparse.Namespace) -> int:
     ens = ensemble_from_args(args)
     r = stationary(ens)
     if args.plot:
-        import matplotlib
+        from matplotlib.figure import Figure  # no pyplot: the backend is never touched
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(5, 3.5))
+        fig = Figure(figsize=(5, 3.5))
+        ax = fig.subplots()
         if r.lags.size > 1:
             ax.plot(r.lags, r.autocorrelation)
         else:
@@ -38,7 +36,6 @@ def _run(args: argparse.Namespace) -> int:
         ax.set_title(f"{ens.describe()}\n{r.phase}, lambda_max = {r.lyapunov_max:.4g}", fontsize=8)
         fig.tight_layout()
         fig.savefig(args.plot, dpi=120)
-        plt.close(fig)
     if args.json:
         print_json(r.as_dict())
     else:
