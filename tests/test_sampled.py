@@ -9,18 +9,33 @@ import pytest
 from scipy import integrate, linalg, optimize
 
 from dmft import Ensemble, sampled, sampled_two_time, stationary
-from dmft._sampled import (
-    _heun_linear,
-    _heun_linear_serial,
-    _tangent_heun,
-    _tangent_heun_serial,
-    heun_linear_reference,
-    sample_stationary_gp,
-)
+from dmft._sampled import sample_stationary_gp
+from dmft._sampled.gp import CausalGP
+from dmft._sampled.site import heun_linear as _heun_linear
+from dmft._sampled.site import heun_linear_serial as _heun_linear_serial
+from dmft._sampled.site import tangent_heun as _tangent_heun
+from dmft._sampled.site import tangent_heun_serial as _tangent_heun_serial
 from dmft.errors import ConvergenceError
 from dmft.kernels import dkernel, kernel
 
 FAST = dict(n_paths=400, lyapunov_iter=8)
+
+
+def heun_linear_reference(a, b, noise, dt, y0):
+    """Pure-numpy stochastic Heun for dy/dt = -a_k y + b_k + noise (the compiled kernels'
+    scheme written out with whole-array operations), the reference of the kernel tests."""
+    P, n = a.shape
+    out = np.empty((P, n))
+    y = np.array(y0, dtype=float)
+    out[:, 0] = y
+    for k in range(n - 1):
+        f0 = -a[:, k] * y + b[:, k]
+        w = noise[:, k] if noise.shape[0] else 0.0
+        yp = y + dt * f0 + w
+        f1 = -a[:, k + 1] * yp + b[:, k + 1]
+        y = y + 0.5 * dt * (f0 + f1) + w
+        out[:, k + 1] = y
+    return out
 
 
 def test_heun_kernel_matches_numpy_reference():
@@ -322,10 +337,9 @@ def test_two_time_no_gate_limit_reproduces_closed_two_time(ens, ref):
 def test_two_time_causal_gp_has_target_covariance():
     # the row-by-row Cholesky construction reproduces a known covariance (smooth kernel at a
     # small step, where the nugget matters): 20000 paths, errors <= sqrt(2 / 20000) per entry
-    from dmft._sampled import _CausalGP
     t = np.arange(60) * 0.05
     cov = 0.2 + np.exp(-0.5 * (t[:, None] - t[None, :]) ** 2)
-    gp = _CausalGP(60, np.random.default_rng(0).standard_normal((60, 20000)))
+    gp = CausalGP(60, np.random.default_rng(0).standard_normal((60, 20000)))
     x = np.array([gp.row(k, cov[k, :k + 1]) for k in range(60)])
     emp = x @ x.T / 20000
     np.testing.assert_allclose(emp[::10, ::10], cov[::10, ::10], atol=5 * math.sqrt(2 / 20000)
