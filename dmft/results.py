@@ -19,8 +19,9 @@ __all__ = ["Phase", "PHASE_CODES", "short_repr"]
 class Phase(StrEnum):
     """The phase of an ensemble or of a simulated network: one vocabulary for every solver.
 
-    A ``str`` enum: ``Phase.CHAOTIC == "chaotic"``, ``str(Phase.CHAOTIC) == "chaotic"``, and it
-    is written as its value to JSON and netCDF.  Each member has a fixed integer ``code``
+    A ``str`` enum: ``Phase.CHAOTIC == "chaotic"``, ``str(Phase.CHAOTIC) == "chaotic"``, its
+    ``repr`` is that of the string (so printed results and tuples read as before the enum), and
+    it is written as its value to JSON and netCDF.  Each member has a fixed integer ``code``
     (``phase_code`` of :func:`dmft.phase_diagram`); :data:`PHASE_CODES` maps values to codes.
 
     ====================  ====  ===========================================  ===================
@@ -78,6 +79,9 @@ class Phase(StrEnum):
     UNKNOWN = "unknown", 8
     FAILED = "failed", -1
 
+    def __repr__(self) -> str:
+        return repr(self.value)
+
     @classmethod
     def from_code(cls, code: int) -> Phase:
         """The member with this integer ``code``."""
@@ -109,8 +113,6 @@ def _short(v) -> str:
         return f"array(shape={v.shape}, dtype={v.dtype})"
     if isinstance(v, dict):
         return "{" + ", ".join(repr(k) for k in v) + "}"
-    if isinstance(v, Phase):
-        return repr(v.value)
     if hasattr(v, "describe") and callable(v.describe):
         return f"<{v.describe()}>"
     if dataclasses.is_dataclass(v) and not isinstance(v, type):
@@ -121,7 +123,9 @@ def _short(v) -> str:
 
 
 def short_repr(obj) -> str:
-    """``Name(field=value, ...)`` with arrays shown by shape and dicts by their keys."""
-    parts = [f"{f.name}={_short(getattr(obj, f.name))}" for f in dataclasses.fields(obj)
-             if f.repr]
+    """``Name(field=value, ...)`` with arrays shown by shape and dicts by their keys; the
+    fields a result declares itself come before those it inherits (shared diagnostics)."""
+    own = type(obj).__dict__.get("__annotations__", {})
+    fields = sorted((f for f in dataclasses.fields(obj) if f.repr), key=lambda f: f.name not in own)
+    parts = [f"{f.name}={_short(getattr(obj, f.name))}" for f in fields]
     return f"{type(obj).__name__}({', '.join(parts)})"

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
+from dmft.results import short_repr
+
 from ._network import Network, _alloc_work, _phi_block
 
 __all__ = ["Trajectory", "integrate", "integrate_batch", "random_state", "METHODS"]
@@ -29,7 +31,7 @@ __all__ = ["Trajectory", "integrate", "integrate_batch", "random_state", "METHOD
 METHODS = {"euler": 0, "rk4": 1}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Trajectory:
     """Result of :func:`integrate` (one realization) or :func:`integrate_batch` (leading axis).
 
@@ -63,6 +65,8 @@ class Trajectory:
     residual: float
     n_iter: int
     message: str
+
+    __repr__ = short_repr
 
 
 def random_state(n: int, *, seed: int | np.random.Generator, std: float = 1.0) -> np.ndarray:

@@ -420,7 +420,7 @@ def lyapunov_spectrum(net: Network, k: int | None = None, *, t_max: float = 100.
                                t_transient=0.0, h0=stepper.observation_start, seed=seed)
     return assemble(run, sched, mean_trace=mean_trace, two=two, final=stepper.final_state,
                     n_iter=stepper.n_iter, message=_message(sched, T, run),
-                    elapsed=elapsed_since(run))
+                    elapsed=elapsed_since(run), noise=net.noise_std > 0)
 
 
 def _raise_network(run, sched, bound):

@@ -33,13 +33,15 @@ from typing import Protocol
 
 import numpy as np
 
+from dmft.results import Phase, short_repr
+
 from ._integrate import _method_code
 
 __all__ = ["LyapunovResult", "kaplan_yorke", "QRSchedule", "QRRun", "run_qr", "assemble",
            "check_interval", "interval_count"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LyapunovResult:
     """Result of :func:`lyapunov_spectrum` / :func:`lyapunov_spectrum_ode`.
 
@@ -70,6 +72,10 @@ class LyapunovResult:
     lambda_max_two_trajectory : float or None
         Two-trajectory estimate of lambda_max when requested.
     final_state : ndarray, shape (N,)
+    phase : Phase
+        EXPLOSIVE when the state diverged; else by the 2-error rule on lambda_max
+        (:meth:`dmft.Phase.from_lyapunov`): CHAOTIC, FIXED_POINT (DRIVEN_STABLE with noise) or
+        NEAR_CRITICAL.
     diverged : bool
     converged : bool
         False when the run diverged (then the exponents cover the time before).
@@ -96,11 +102,14 @@ class LyapunovResult:
     elapsed: float
     lambda_max_two_trajectory: float | None
     final_state: np.ndarray
+    phase: Phase
     diverged: bool
     converged: bool
     residual: float
     n_iter: int
     message: str
+
+    __repr__ = short_repr
 
     @property
     def k(self) -> int:
@@ -293,7 +302,7 @@ def _block_stderr(block_exps, block_len):
 
 
 def assemble(run: QRRun, sched: QRSchedule, *, mean_trace, two, final, n_iter, message,
-             elapsed) -> LyapunovResult:
+             elapsed, noise: bool = False) -> LyapunovResult:
     """A :class:`LyapunovResult` from the per-block log sums of ``run``."""
     blocks, block_len = np.array(run.blocks), np.array(run.lens)
     T = run.observed * sched.t_ons
@@ -304,14 +313,17 @@ def assemble(run: QRRun, sched: QRSchedule, *, mean_trace, two, final, n_iter, m
     hist = -np.sort(-np.array(run.cum), axis=1)
     half = hist[len(hist) // 2 - 1] if len(hist) >= 2 else hist[-1]
     dky, lb = kaplan_yorke(exps)
+    stderr = _block_stderr(block_exps, block_len)
+    phase = Phase.EXPLOSIVE if run.diverged else Phase.from_lyapunov(
+        float(exps[0]), float(stderr[0]), noise=noise)
     return LyapunovResult(
-        exponents=exps, stderr=_block_stderr(block_exps, block_len),
+        exponents=exps, stderr=stderr,
         history_t=np.array(run.hist_t), history=hist, block_exponents=block_exps,
         kaplan_yorke=dky, kaplan_yorke_lower_bound=lb,
         entropy_rate=float(exps[exps > 0].sum()),
         mean_trace=None if mean_trace is None else float(mean_trace), t_max=float(T),
         dt=float(sched.dt), t_ons=float(sched.t_ons), method=sched.method, elapsed=elapsed,
-        lambda_max_two_trajectory=two, final_state=final, diverged=run.diverged,
+        lambda_max_two_trajectory=two, final_state=final, phase=phase, diverged=run.diverged,
         converged=not run.diverged, residual=float(np.max(np.abs(hist[-1] - half))),
         n_iter=int(n_iter), message=message)
 
