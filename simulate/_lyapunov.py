@@ -38,13 +38,12 @@ from collections.abc import Callable
 import numpy as np
 from numba import njit
 
-from dmft.errors import ConvergenceError
-
 from ._integrate import _method_code, _state_ok, _step
 from ._network import Network, _alloc_work, _phi_block, _trace_jacobian
 from ._qr import (
     LyapunovResult,
     QRSchedule,
+    TwoTrajectoryResult,
     assemble,
     check_interval,
     elapsed_since,
@@ -53,8 +52,8 @@ from ._qr import (
     run_qr,
 )
 
-__all__ = ["LyapunovResult", "lyapunov_spectrum", "lyapunov_spectrum_ode", "lyapunov_max_two",
-           "kaplan_yorke", "NetworkStepper", "OdeStepper"]
+__all__ = ["LyapunovResult", "TwoTrajectoryResult", "lyapunov_spectrum", "lyapunov_spectrum_ode",
+           "lyapunov_max_two", "kaplan_yorke", "NetworkStepper", "OdeStepper"]
 
 
 # --------------------------------------------------------------------------- numba kernels
@@ -91,8 +90,9 @@ def _lyap_chunk(Z, n_ons, steps_per_ons, dt, method, accumulate, noise_amp, seed
     """Propagate Z = [h | Q] over n_ons re-orthonormalization intervals (whole loop in numba).
 
     ``k1, k2, tmp`` (shape of Z) and ``work, xt, yt`` (:func:`_alloc_work`) are preallocated by
-    the caller: the step loop allocates nothing. Returns the number of intervals completed
-    (< n_ons when the state diverged).
+    the caller: the step loop allocates nothing. Returns (intervals completed, steps taken):
+    fewer than n_ons intervals when the state diverged, the steps then counting the one that
+    left the bound.
 
     Trace bookkeeping (only when ``accumulate``), ``tr_n`` = tr J at the start of step n (free
     from the first stage for a one-layer flow, :func:`_trace_jacobian` otherwise):
@@ -131,10 +131,10 @@ def _lyap_chunk(Z, n_ons, steps_per_ons, dt, method, accumulate, noise_amp, seed
                 for i in range(n):
                     Z[i, 0] += noise_amp * np.random.standard_normal()
             if not _state_ok(Z, bound2):
-                return o
+                return o, o * steps_per_ons + s + 1
         if c > 1:
             _reorthonormalize(Z, logsum, accumulate)
-    return n_ons
+    return n_ons, n_ons * steps_per_ons
 
 
 @njit(cache=True)
@@ -206,10 +206,10 @@ class NetworkStepper:
 
     def _chunk(self, Z, n, accumulate, trace_mode, logsum, bufs) -> int:
         s = self.sched
-        done = _lyap_chunk(Z, n, s.steps, float(s.dt), s.code, accumulate, self.noise_amp,
-                           next(self._seeds), self.bound, 0, self.p, trace_mode, logsum,
-                           self.tr_acc, *bufs)
-        self.n_iter += done * s.steps
+        done, steps = _lyap_chunk(Z, n, s.steps, float(s.dt), s.code, accumulate,
+                                  self.noise_amp, next(self._seeds), self.bound, 0, self.p,
+                                  trace_mode, logsum, self.tr_acc, *bufs)
+        self.n_iter += steps
         return done
 
     def transient(self, n: int) -> int:
@@ -237,6 +237,11 @@ class NetworkStepper:
     @property
     def final_state(self) -> np.ndarray:
         return self.Z[:, 0].copy()
+
+    def reason(self, stage: str, t: float) -> str:
+        return (f"the state diverged (non-finite or rms(h) > bound = {self.bound:g}) during "
+                f"{stage} at t = {t:g}: the network explodes or dt is too large; lower the "
+                "gain or dt")
 
 
 # --------------------------------------------------------------------------- generic stepper
@@ -278,12 +283,14 @@ class OdeStepper:
         return x + dt / 6 * (a + 2 * b + 2 * c + d), Y + dt / 6 * (A + 2 * B + 2 * C + D)
 
     def _interval(self, tangent: bool, trace: bool) -> bool:
-        """One interval of steps; False when the state is no longer finite at its end."""
-        for _ in range(self.sched.steps):
-            if trace:
-                self.tr_sum += np.trace(self._J(self.x)) * self.sched.dt
-            self.x, self.Y = self._step(self.x, self.Y, tangent)
-            self.n_iter += 1
+        """One interval of steps; False when the state is no longer finite at its end (an
+        overflow on the way is that outcome, reported by the driver: no warning)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            for _ in range(self.sched.steps):
+                if trace:
+                    self.tr_sum += np.trace(self._J(self.x)) * self.sched.dt
+                self.x, self.Y = self._step(self.x, self.Y, tangent)
+                self.n_iter += 1
         return bool(np.all(np.isfinite(self.x)))
 
     def transient(self, n: int) -> int:
@@ -316,6 +323,10 @@ class OdeStepper:
     def final_state(self) -> np.ndarray:
         return self.x
 
+    def reason(self, stage: str, t: float) -> str:
+        return (f"the state became non-finite during {stage}, detected at t = {t:g} (the end "
+                "of a t_ons interval); reduce dt")
+
 
 # --------------------------------------------------------------------------- public
 def _trace_mode(trace: str, one_layer: bool, k: int) -> int:
@@ -337,10 +348,24 @@ def _start_state(h0, n, rng):
 
 
 def _message(sched: QRSchedule, T: float, run) -> str:
+    if not run.blocks:
+        return (f"no observation time: the state diverged during {run.stage}; the "
+                f"{sched.k} exponents are +inf (explosive)")
     msg = (f"{sched.k} exponents over T={T:g} ({sched.method}, dt={sched.dt:g}, "
            f"t_ons={sched.t_ons:g})")
     return msg + ("; the state DIVERGED, exponents cover the time before" if run.diverged
                   else "")
+
+
+def _result(run, sched, stepper, *, two=None, noise=False) -> LyapunovResult:
+    """:func:`simulate._qr.assemble` with the stepper's trace, state, step count and reason."""
+    T = run.observed * sched.t_ons
+    diverged_at = stepper.n_iter * sched.dt if run.diverged else math.inf
+    return assemble(run, sched, mean_trace=stepper.mean_trace(T, run.diverged), two=two,
+                    final=stepper.final_state, n_iter=stepper.n_iter,
+                    message=_message(sched, T, run), elapsed=elapsed_since(run), noise=noise,
+                    diverged_at=diverged_at,
+                    reason=stepper.reason(run.stage, diverged_at) if run.diverged else "")
 
 
 def lyapunov_spectrum(net: Network, k: int | None = None, *, t_max: float = 100.0,
@@ -392,11 +417,11 @@ def lyapunov_spectrum(net: Network, k: int | None = None, *, t_max: float = 100.
     Returns
     -------
     LyapunovResult
-
-    Raises
-    ------
-    ConvergenceError
-        When the state diverges before any observation time was accumulated.
+        A diverging state is not raised (the divergence policy of :mod:`simulate`): the result
+        has ``diverged=True``, ``diverged_at`` (time since the start, transients included, of
+        the step that left ``bound``), ``reason``, ``phase=EXPLOSIVE`` and ``converged=False``;
+        its exponents cover the observation before the divergence, or are +inf when none was
+        accumulated.
     """
     if not isinstance(net, Network):
         raise TypeError(f"net must be a simulate.Network, got {type(net).__name__}")
@@ -411,40 +436,24 @@ def lyapunov_spectrum(net: Network, k: int | None = None, *, t_max: float = 100.
                              n_history=n_history, bound=bound)
     run = run_qr(stepper, sched, n_history=n_history, progress=progress,
                  desc=f"Lyapunov N={n} k={sched.k}")
-    _raise_network(run, sched, bound)
-    T = run.observed * sched.t_ons
-    mean_trace = stepper.mean_trace(T, run.diverged)
     two = None
-    if two_trajectory:
+    if two_trajectory and run.blocks:
         two = lyapunov_max_two(net, t_max=t_max, dt=dt, method=method, t_ons=sched.t_ons,
-                               t_transient=0.0, h0=stepper.observation_start, seed=seed)
-    return assemble(run, sched, mean_trace=mean_trace, two=two, final=stepper.final_state,
-                    n_iter=stepper.n_iter, message=_message(sched, T, run),
-                    elapsed=elapsed_since(run), noise=net.noise_std > 0)
-
-
-def _raise_network(run, sched, bound):
-    if run.stage == "the state transient":
-        raise ConvergenceError(
-            "the state diverged during the transient (non-finite or rms(h) > bound); "
-            "the network explodes: lower the gain or dt", t=run.intervals * sched.t_ons,
-            bound=bound)
-    if run.stage == "the tangent transient":
-        raise ConvergenceError("the state diverged during the tangent transient",
-                               t=run.intervals * sched.t_ons, bound=bound)
-    if not run.blocks:
-        raise ConvergenceError("the state diverged before any observation time was accumulated",
-                               bound=bound)
+                               t_transient=0.0, h0=stepper.observation_start, seed=seed,
+                               bound=bound).lambda_max
+    return _result(run, sched, stepper, two=two, noise=net.noise_std > 0)
 
 
 def lyapunov_max_two(net: Network, *, t_max: float = 100.0, dt: float = 0.1,
                      method: str = "rk4", t_ons: float | None = None, t_transient: float = 100.0,
                      h0: np.ndarray | None = None, seed: int = 0, d0: float | None = None,
-                     bound: float = 1e6) -> float:
+                     bound: float = 1e6) -> TwoTrajectoryResult:
     """lambda_max from two nearby trajectories (Benettin et al. 1976), renormalized every t_ons.
 
     lambda_max = (1/T) sum_m log(d_m / d0), d_m the distance after interval m. Deterministic
     dynamics only (with noise both copies would need the same noise; use the QR method).
+    Returns a :class:`TwoTrajectoryResult` (``float(result)`` is lambda_max); a state that
+    leaves ``bound`` is flagged there (divergence policy of :mod:`simulate`), not raised.
     """
     if net.noise_std > 0:
         raise ValueError("lyapunov_max_two needs noise_std = 0 (use lyapunov_spectrum)")
@@ -458,18 +467,30 @@ def lyapunov_max_two(net: Network, *, t_max: float = 100.0, dt: float = 0.1,
     args = (net.kernel_args(),)
     Z1 = np.ascontiguousarray(h.reshape(n, 1)).copy()
     acc = np.zeros(1)
+    done_tr = n_tr
     if n_tr:
-        Zt = Z1.copy()
-        if _two_traj_chunk(Z1, Zt, n_tr, steps, float(dt), code, d0, float(bound), 0, *args,
-                           acc) < n_tr:
-            raise ConvergenceError("the state diverged during the transient", bound=bound)
-    e = rng.standard_normal(n)
-    Z2 = Z1 + (d0 / np.linalg.norm(e)) * e.reshape(n, 1)
-    acc[0] = 0.0
-    done = _two_traj_chunk(Z1, Z2, n_ons, steps, float(dt), code, d0, float(bound), 0, *args, acc)
-    if done == 0:
-        raise ConvergenceError("the state diverged before any observation time", bound=bound)
-    return float(acc[0] / (done * t_ons))
+        done_tr = _two_traj_chunk(Z1, Z1.copy(), n_tr, steps, float(dt), code, d0, float(bound),
+                                  0, *args, acc)
+    done = 0
+    if done_tr == n_tr:
+        e = rng.standard_normal(n)
+        Z2 = Z1 + (d0 / np.linalg.norm(e)) * e.reshape(n, 1)
+        acc[0] = 0.0
+        done = _two_traj_chunk(Z1, Z2, n_ons, steps, float(dt), code, d0, float(bound), 0,
+                               *args, acc)
+    diverged = done < n_ons
+    T = done * t_ons
+    diverged_at = (done_tr + done + 1) * t_ons if diverged else math.inf
+    reason = ""
+    if diverged:
+        stage = "the transient" if done_tr < n_tr else "the observation"
+        reason = (f"the state diverged (non-finite or rms(h) > bound = {bound:g}) during {stage}"
+                  f", detected at t = {diverged_at:g}; lower the gain or dt")
+    return TwoTrajectoryResult(
+        lambda_max=float(acc[0] / T) if done else math.inf, t_max=float(T), dt=float(dt),
+        t_ons=t_ons, diverged=diverged, diverged_at=diverged_at, reason=reason,
+        converged=not diverged, n_iter=2 * (done_tr + done) * steps,
+        message=reason or f"two trajectories at distance {d0:.3g} over T={T:g} ({method})")
 
 
 def lyapunov_spectrum_ode(rhs: Callable[[np.ndarray], np.ndarray],
@@ -485,6 +506,8 @@ def lyapunov_spectrum_ode(rhs: Callable[[np.ndarray], np.ndarray],
     (``rhs``/``jac`` may be plain Python or numba-compiled functions). The RK4 step integrates
     the augmented system (x, Y) with dY/dt = jac(x) Y; ``method="euler"`` uses the map
     x -> x + dt rhs(x), Y -> (I + dt jac(x)) Y. ``mean_trace`` is the time average of tr jac(x).
+    A state that becomes non-finite (checked at the end of every t_ons interval) is flagged as
+    in :func:`lyapunov_spectrum`, not raised.
     """
     x = np.array(x0, dtype=np.float64)
     if x.ndim != 1 or not np.all(np.isfinite(x)):
@@ -497,10 +520,4 @@ def lyapunov_spectrum_ode(rhs: Callable[[np.ndarray], np.ndarray],
     stepper = OdeStepper(rhs, jac, x, Y, sched)
     run = run_qr(stepper, sched, n_history=n_history, progress=progress,
                  desc=f"Lyapunov ODE n={n} k={sched.k}")
-    if run.diverged:
-        raise ConvergenceError(f"the state became non-finite during {run.stage}; reduce dt",
-                               t_steps=stepper.n_iter)
-    T = run.observed * sched.t_ons
-    return assemble(run, sched, mean_trace=stepper.mean_trace(T, False), two=None,
-                    final=stepper.final_state, n_iter=stepper.n_iter,
-                    message=_message(sched, T, run), elapsed=elapsed_since(run))
+    return _result(run, sched, stepper)

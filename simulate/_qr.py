@@ -26,6 +26,7 @@ The two steppers are the numba network fast path and the generic rhs/jac path
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -37,8 +38,8 @@ from dmft.results import Phase, short_repr
 
 from ._integrate import _method_code
 
-__all__ = ["LyapunovResult", "kaplan_yorke", "QRSchedule", "QRRun", "run_qr", "assemble",
-           "check_interval", "interval_count"]
+__all__ = ["LyapunovResult", "TwoTrajectoryResult", "kaplan_yorke", "QRSchedule", "QRRun",
+           "run_qr", "assemble", "check_interval", "interval_count"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,13 +73,21 @@ class LyapunovResult:
     lambda_max_two_trajectory : float or None
         Two-trajectory estimate of lambda_max when requested.
     final_state : ndarray, shape (N,)
+        The state where the run stopped (after a divergence: the first state beyond the bound,
+        possibly non-finite).
     phase : Phase
         EXPLOSIVE when the state diverged; else by the 2-error rule on lambda_max
         (:meth:`dmft.Phase.from_lyapunov`): CHAOTIC, FIXED_POINT (DRIVEN_STABLE with noise) or
         NEAR_CRITICAL.
     diverged : bool
+    diverged_at : float
+        Time since the start (transients included) at which the state was found beyond the
+        bound; ``inf`` when it was not.
+    reason : str
+        Why the run diverged ("" when it did not).
     converged : bool
-        False when the run diverged (then the exponents cover the time before).
+        False when the run diverged (then the exponents cover the time before, or are +inf when
+        no observation time was accumulated).
     residual : float
         Largest |lambda_j(T) - lambda_j(T/2)|: how much the estimate moved over the second half.
     n_iter : int
@@ -104,6 +113,8 @@ class LyapunovResult:
     final_state: np.ndarray
     phase: Phase
     diverged: bool
+    diverged_at: float
+    reason: str
     converged: bool
     residual: float
     n_iter: int
@@ -122,6 +133,39 @@ class LyapunovResult:
     @property
     def sum(self) -> float:
         return float(self.exponents.sum())
+
+
+@dataclass(frozen=True, kw_only=True)
+class TwoTrajectoryResult:
+    """Result of :func:`lyapunov_max_two`; ``float(result)`` is ``lambda_max``.
+
+    Attributes
+    ----------
+    lambda_max : float
+        (1/T) sum_m log(d_m / d0) over the observed intervals; +inf when the state diverged
+        before any.
+    t_max, dt, t_ons : float
+        Observed time T and the steps.
+    diverged, diverged_at, reason : bool, float, str
+        As in :class:`LyapunovResult` (the state is checked at the end of every interval).
+    converged, n_iter, message
+    """
+
+    lambda_max: float
+    t_max: float
+    dt: float
+    t_ons: float
+    diverged: bool
+    diverged_at: float
+    reason: str
+    converged: bool
+    n_iter: int
+    message: str
+
+    __repr__ = short_repr
+
+    def __float__(self) -> float:
+        return float(self.lambda_max)
 
 
 def kaplan_yorke(exponents: np.ndarray) -> tuple[float, bool]:
@@ -302,18 +346,30 @@ def _block_stderr(block_exps, block_len):
 
 
 def assemble(run: QRRun, sched: QRSchedule, *, mean_trace, two, final, n_iter, message,
-             elapsed, noise: bool = False) -> LyapunovResult:
-    """A :class:`LyapunovResult` from the per-block log sums of ``run``."""
-    blocks, block_len = np.array(run.blocks), np.array(run.lens)
+             elapsed, noise: bool = False, diverged_at: float = math.inf,
+             reason: str = "") -> LyapunovResult:
+    """A :class:`LyapunovResult` from the per-block log sums of ``run``.
+
+    Without any observed block (the state diverged before) the exponents are +inf with zero
+    errors (the explosive marker of :class:`dmft.Phase`) and the history is empty.
+    """
+    k = sched.k
+    blocks = np.array(run.blocks).reshape(-1, k)
+    block_len = np.array(run.lens, dtype=float)
     T = run.observed * sched.t_ons
-    exps_unsorted = blocks.sum(axis=0) / T
-    order = np.argsort(-exps_unsorted, kind="stable")
-    exps = exps_unsorted[order]
-    block_exps = (blocks / block_len[:, None])[:, order]
-    hist = -np.sort(-np.array(run.cum), axis=1)
-    half = hist[len(hist) // 2 - 1] if len(hist) >= 2 else hist[-1]
+    if run.blocks:
+        exps_unsorted = blocks.sum(axis=0) / T
+        order = np.argsort(-exps_unsorted, kind="stable")
+        exps = exps_unsorted[order]
+        block_exps = (blocks / block_len[:, None])[:, order]
+        hist = -np.sort(-np.array(run.cum), axis=1)
+        half = hist[len(hist) // 2 - 1] if len(hist) >= 2 else hist[-1]
+        stderr = _block_stderr(block_exps, block_len)
+        residual = float(np.max(np.abs(hist[-1] - half)))
+    else:
+        exps, stderr, residual = np.full(k, math.inf), np.zeros(k), math.inf
+        block_exps, hist = np.zeros((0, k)), np.zeros((0, k))
     dky, lb = kaplan_yorke(exps)
-    stderr = _block_stderr(block_exps, block_len)
     phase = Phase.EXPLOSIVE if run.diverged else Phase.from_lyapunov(
         float(exps[0]), float(stderr[0]), noise=noise)
     return LyapunovResult(
@@ -324,8 +380,8 @@ def assemble(run: QRRun, sched: QRSchedule, *, mean_trace, two, final, n_iter, m
         mean_trace=None if mean_trace is None else float(mean_trace), t_max=float(T),
         dt=float(sched.dt), t_ons=float(sched.t_ons), method=sched.method, elapsed=elapsed,
         lambda_max_two_trajectory=two, final_state=final, phase=phase, diverged=run.diverged,
-        converged=not run.diverged, residual=float(np.max(np.abs(hist[-1] - half))),
-        n_iter=int(n_iter), message=message)
+        diverged_at=float(diverged_at), reason=reason, converged=not run.diverged,
+        residual=residual, n_iter=int(n_iter), message=message)
 
 
 def elapsed_since(run: QRRun) -> float:

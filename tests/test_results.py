@@ -18,7 +18,8 @@ from dmft.results import PHASE_CODES
 
 RESULT_CLASSES = [dmft.FixedPoint, dmft.CriticalLine, dmft.StationaryResult, dmft.TwoTimeResult,
                   dmft.TwoReplicaResult, dmft.SampledResult, dmft.SampledTwoTimeResult,
-                  simulate.Trajectory, simulate.LyapunovResult, simulate.FixedPointSearch]
+                  simulate.Trajectory, simulate.LyapunovResult, simulate.TwoTrajectoryResult,
+                  simulate.FixedPointSearch]
 
 
 def test_phase_is_a_string_with_one_code_each():

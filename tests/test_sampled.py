@@ -245,6 +245,29 @@ def test_non_convergence_raises():
 def test_explosive_is_a_phase_not_nan():
     r = sampled(Ensemble.node(2.0, output="identity"), n_paths=50, lyapunov=False)
     assert r.phase == "explosive" and r.lyapunov_max == math.inf
+    # the divergence policy of simulate: flag, time along the paths, reason; not converged
+    assert r.diverged and not r.converged and "explosive" in r.reason
+    n_steps = int(round((20.0 + 60.0) / 0.05))            # burn_in + measure, default dt
+    assert 0 < r.diverged_at <= n_steps * r.dt
+
+
+def test_two_time_explosive_is_returned_with_the_window_before():
+    """A non-leaky linear flow (identity, g = 2) explodes: the closed two-time theory
+    (dmft.two_time) gives C(t, t) growing exponentially.  The sampled construction stops at the
+    first grid time where a path of h or of the replica difference y leaves |.| <= 1e8 and
+    returns the window before it (divergence policy): at the last time kept every path is
+    below 1e8, so sqrt(C(t, t)) (an rms over those paths) is too."""
+    from dmft import Phase, two_time
+    ens = Ensemble.node(2.0, output="identity", leak=False)
+    assert two_time(ens, 5.0, 0.1, 1.0).growth_law == "exponential"
+    r = sampled_two_time(ens, 15.0, dt=0.1, n_paths=64, n_replicas=2, seed=0)
+    assert r.phase is Phase.EXPLOSIVE and r.diverged and not r.converged
+    assert r.lyapunov_max == math.inf and "diverged" in r.reason
+    m = r.times.size
+    assert 2 < m < 151 and r.diverged_at == pytest.approx(r.times[-1] + 0.1, abs=1e-12)
+    assert r.correlation.shape == (m, m) and np.all(np.isfinite(r.correlation))
+    assert np.sqrt(r.correlation[-1, -1]) < 1e8 and np.all(np.isfinite(r.distance))
+    assert r.n_iter == m - 1 and r.gate_mean.shape == (m,)
 
 
 def _simulate_gated(ens, n, seeds, te):
