@@ -11,12 +11,15 @@
 ``critical``                the critically rescaled ensemble
 ``critical_line``           critical gain factor against the bias spread
 ``ConvergenceError``        raised by solvers that do not converge, with diagnostics
+``Phase``                   the one phase vocabulary of every solver (str enum with codes)
+``SampledOptions``          the validated options of ``sampled`` (frozen dataclass)
 ==========================  =====================================================================
 """
 
 from . import activations as activations
 from . import kernels as kernels
 from ._phase import phase_diagram as phase_diagram
+from ._sampled import SampledOptions as SampledOptions
 from ._sampled import SampledResult as SampledResult
 from ._sampled import SampledTwoTimeResult as SampledTwoTimeResult
 from ._sampled import sampled as sampled
@@ -32,6 +35,7 @@ from .ensemble import Gate as Gate
 from .ensemble import Layer as Layer
 from .ensemble import Weights as Weights
 from .errors import ConvergenceError as ConvergenceError
+from .results import Phase as Phase
 from .static import CriticalLine as CriticalLine
 from .static import FixedPoint as FixedPoint
 from .static import critical as critical

@@ -7,7 +7,7 @@ Each grid point is one ensemble; what is computed there depends on what the theo
   diag(gamma) (-I + J_F) (section 3);
 - chaotic non-gated (or constant-gate) leaky flows: the closed stationary theory
   ``dmft.stationary`` (section 4), with lambda_max and time rescaled by gamma (section 6);
-- unbounded flows above rho = 1: the phase "explosive" (lambda_max = +inf, not NaN);
+- unbounded flows above rho = 1: the phase ``Phase.EXPLOSIVE`` (lambda_max = +inf, not NaN);
 - everything else (gated, noise-driven): the sampled theory :func:`dmft.sampled` (section 6).
 
 Parameter paths name what an axis changes (``set_parameter``): "gain" (a factor multiplying
@@ -26,12 +26,12 @@ import numpy as np
 from ._stationary import stationary
 from .ensemble import PARAMETERS, Ensemble, set_parameter
 from .errors import ConvergenceError
+from .results import PHASE_CODES, Phase
 
 __all__ = ["phase_diagram", "set_parameter", "point", "PARAMETERS", "QUANTITIES"]
 
 QUANTITIES = ("lyapunov_max", "lyapunov_err", "delta0", "rho", "phase", "gate_mean", "method")
-PHASE_CODES = {"fixed point": 0, "critical": 1, "chaotic": 2, "explosive": 3,
-               "stable (driven)": 4, "unstable": 5, "marginal": 6, "failed": -1}
+# PHASE_CODES (phase value -> integer code) is derived from dmft.Phase in dmft.results
 
 
 
@@ -47,17 +47,18 @@ def point(ens: Ensemble, *, sampled_kwargs: dict | None = None, seed: int = 0) -
     gamma = 1.0 if ens.gate is None else ens.gate.constant_value
     out = {"rho": fp.rho, "gate_mean": fp.gate_mean if fp.gate_mean is not None else 1.0,
            "lyapunov_err": 0.0}
-    if fp.phase == "explosive":
-        out.update(lyapunov_max=math.inf, delta0=math.inf, phase="explosive", method="static")
+    if fp.phase == Phase.EXPLOSIVE:
+        out.update(lyapunov_max=math.inf, delta0=math.inf, phase=Phase.EXPLOSIVE,
+                   method="static")
         return out
     if _closed_applies(ens):
         if fp.stable:
             out.update(lyapunov_max=gamma * (fp.rho - 1.0) / ens.tau, delta0=fp.q,
-                       phase="fixed point", method="static")
+                       phase=Phase.FIXED_POINT, method="static")
             return out
         r = stationary(ens.without_gate() if ens.gate is not None else ens)
         out.update(lyapunov_max=gamma * float(r.lyapunov_max), delta0=float(r.delta0),
-                   phase=str(r.phase), method="stationary")
+                   phase=r.phase, method="stationary")
         return out
     from ._sampled import sampled
     kw = dict(sampled_kwargs or {})
@@ -114,8 +115,9 @@ def phase_diagram(ens: Ensemble, x: tuple[str, Sequence[float]] = ("gain", np.li
     -------
     xarray.Dataset
         Variables over (y, x) dims named after the paths; ``phase`` as strings and
-        ``phase_code`` as integers (:data:`PHASE_CODES`); ``status`` ("ok" or the error of a
-        point whose sampled solver did not converge; its numbers are then NaN, flagged there);
+        ``phase_code`` as integers (:attr:`dmft.Phase.code`, table in :class:`dmft.Phase`;
+        attribute ``phase_codes``); a point whose solver raised has phase "failed" (code -1)
+        and its message in ``status`` ("ok" elsewhere), its numbers NaN, flagged there;
         the fixed point's stability boundary is in ``rho`` (rho = 1).
 
     Examples
@@ -161,12 +163,13 @@ def phase_diagram(ens: Ensemble, x: tuple[str, Sequence[float]] = ("gain", np.li
     dims = [name for name, _ in axes]
     for q in quantities:
         if q in ("phase", "method"):
-            arr = np.array([r[q] if r else "failed" for r, _ in results], dtype=object)
+            fill = Phase.FAILED if q == "phase" else "failed"
+            arr = np.array([r[q] if r else fill for r, _ in results], dtype=object)
         else:
             arr = np.array([r[q] if r else np.nan for r, _ in results], dtype=float)
         data[q] = (dims, arr.reshape(shape).astype(str if q in ("phase", "method") else float))
     if "phase" in quantities:
-        codes = [PHASE_CODES.get(r["phase"], -1) if r else -1 for r, _ in results]
+        codes = [Phase(r["phase"]).code if r else Phase.FAILED.code for r, _ in results]
         data["phase_code"] = (dims, np.array(codes, dtype=int).reshape(shape))
     data["status"] = (dims, np.array([err or "ok" for _, err in results]).reshape(shape))
     ds = xr.Dataset(data, coords={name: vals for name, vals in axes})

@@ -56,12 +56,13 @@ from scipy import integrate, interpolate, linalg, optimize
 from .ensemble import Ensemble
 from .errors import ConvergenceError
 from .kernels import flow_kernel, flow_variances, get_activation
+from .results import Phase, short_repr
 from .static import fixed_point, flow_is_bounded
 
 __all__ = ["StationaryResult", "stationary"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StationaryResult:
     """Result of :func:`stationary` (time unit: tau included, i.e. lags and rates are physical).
 
@@ -88,9 +89,10 @@ class StationaryResult:
     zero_mode_energy : float or None
         Rayleigh quotient <Delta'|H|Delta'> / <Delta'|Delta'> (exactly 0 in the continuum
         limit); None where not applicable (fixed point, noise-driven: Delta' jumps at s = 0).
-    phase : str
-        "chaotic" (lambda_max > 0), "fixed point" (stable; with noise: driven but
-        lambda_max <= 0) or "explosive" (unbounded flow beyond rho = 1).
+    phase : Phase
+        CHAOTIC (lambda_max > 0), FIXED_POINT (stable, rho < 1), CRITICAL (rho = 1: Delta(s)
+        = q*, lambda_max = 0), DRIVEN_STABLE (noise-driven, lambda_max <= 0) or EXPLOSIVE
+        (unbounded flow beyond rho = 1); see :class:`dmft.Phase`.
     rho : float
         Spectral radius of the flow Jacobian at the fixed point (THEORY.md section 3).
     converged, residual, n_iter, message
@@ -108,7 +110,7 @@ class StationaryResult:
     ground_energy: float
     first_excited_energy: float
     zero_mode_energy: float | None
-    phase: str
+    phase: Phase
     rho: float
     noise_std: float
     converged: bool
@@ -123,10 +125,13 @@ class StationaryResult:
             "ground_energy", "first_excited_energy", "zero_mode_energy", "phase", "rho",
             "noise_std", "converged", "residual", "n_iter", "message")}
         out["ensemble"] = self.ensemble.describe()
+        out["phase"] = self.phase.value
         if arrays:
             out["lags"] = self.lags.tolist()
             out["autocorrelation"] = self.autocorrelation.tolist()
         return out
+
+    __repr__ = short_repr
 
 
 # ---------------------------------------------------------------------------------- scope
@@ -547,19 +552,25 @@ def stationary(ens: Ensemble, *, n_kernel: int = 24, n_lags: int = 2000, rtol: f
     pre = lambda d: g0.gain ** 2 * d + g0.bias_std ** 2  # noqa: E731
     empty = np.zeros(0)
 
-    if sigma == 0.0 and fp.phase in ("fixed point", "critical"):
+    if sigma == 0.0 and fp.phase in (Phase.FIXED_POINT, Phase.CRITICAL):
         q = fp.q
         e0 = 1.0 - rho * rho
         lags = np.array([0.0])
         return StationaryResult(
-            ens, q, q, pre(q), lags, np.array([q]), math.inf, (rho - 1.0) / tau, e0, e0, None,
-            "fixed point", rho, 0.0, True, fp.residual, fp.n_iter,
-            "stable fixed point (rho <= 1): Delta(s) = q*, lambda_max = (rho - 1)/tau")
-    if fp.phase == "explosive" or (rho > 1.0 and not flow_is_bounded(ens)):
+            ensemble=ens, delta0=q, delta_inf=q, delta0_preactivation=pre(q), lags=lags,
+            autocorrelation=np.array([q]), half_decay_time=math.inf,
+            lyapunov_max=(rho - 1.0) / tau, ground_energy=e0, first_excited_energy=e0,
+            zero_mode_energy=None, phase=fp.phase, rho=rho, noise_std=0.0, converged=True,
+            residual=fp.residual, n_iter=fp.n_iter,
+            message="stable fixed point (rho <= 1): Delta(s) = q*, lambda_max = (rho - 1)/tau")
+    if fp.phase == Phase.EXPLOSIVE or (rho > 1.0 and not flow_is_bounded(ens)):
         return StationaryResult(
-            ens, math.inf, math.inf, math.inf, empty, empty, math.inf, (rho - 1.0) / tau,
-            -math.inf, -math.inf, None, "explosive", rho, sigma, True,
-            0.0, 0, "unbounded flow beyond rho = 1: |h| grows without bound; lambda_max is the "
+            ensemble=ens, delta0=math.inf, delta_inf=math.inf, delta0_preactivation=math.inf,
+            lags=empty, autocorrelation=empty, half_decay_time=math.inf,
+            lyapunov_max=(rho - 1.0) / tau, ground_energy=-math.inf,
+            first_excited_energy=-math.inf, zero_mode_energy=None, phase=Phase.EXPLOSIVE,
+            rho=rho, noise_std=sigma, converged=True, residual=0.0, n_iter=0,
+            message="unbounded flow beyond rho = 1: |h| grows without bound; lambda_max is the "
                     "linear growth rate (rho - 1)/tau at the fixed point")
 
     odd = _odd_unbiased(layers)
@@ -575,11 +586,16 @@ def stationary(ens: Ensemble, *, n_kernel: int = 24, n_lags: int = 2000, rtol: f
     lam = (math.sqrt(max(1.0 - e0, 0.0)) - 1.0) / tau
     half = float(np.interp(math.sqrt(math.log(2.0)), t, s)) * tau
     d0 = br.curve.delta0
-    phase = "chaotic" if lam > 0.0 else "fixed point"
+    if lam > 0.0:
+        phase = Phase.CHAOTIC
+    else:
+        phase = Phase.DRIVEN_STABLE if sigma > 0 else Phase.FIXED_POINT
     msg = (f"energy condition solved with {n_eval} kernel tables of {n_kernel} points; "
            f"E_0 = {e0:.3e} (+- {err:.1e})")
     if sigma > 0:
         msg += "; noise-driven" + ("" if lam > 0 else ", not chaotic (lambda_max <= 0)")
     return StationaryResult(
-        ens, d0, br.delta_inf, pre(d0), lags * tau, delta, half, lam, e0, e1, zm, phase, rho,
-        sigma, True, residual, n_eval, msg)
+        ensemble=ens, delta0=d0, delta_inf=br.delta_inf, delta0_preactivation=pre(d0),
+        lags=lags * tau, autocorrelation=delta, half_decay_time=half, lyapunov_max=lam,
+        ground_energy=e0, first_excited_energy=e1, zero_mode_energy=zm, phase=phase, rho=rho,
+        noise_std=sigma, converged=True, residual=residual, n_iter=n_eval, message=msg)

@@ -56,11 +56,12 @@ from scipy import signal
 from .ensemble import Ensemble
 from .errors import ConvergenceError
 from .kernels import flow_kernel
+from .results import short_repr
 
 __all__ = ["TwoTimeResult", "TwoReplicaResult", "two_time", "lyapunov_two_replica"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TwoTimeResult:
     """Result of :func:`two_time`.
 
@@ -105,8 +106,10 @@ class TwoTimeResult:
         """C(t, t)."""
         return np.diag(self.C).copy()
 
+    __repr__ = short_repr
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, kw_only=True)
 class TwoReplicaResult:
     """Result of :func:`lyapunov_two_replica`.
 
@@ -131,6 +134,8 @@ class TwoReplicaResult:
     residual: float
     n_iter: int
     message: str
+
+    __repr__ = short_repr
 
 
 def _check(ens, t_max, dt, q0):
@@ -315,7 +320,9 @@ def two_time(ens: Ensemble, t_max: float, dt: float, q0: float, *, scheme: str =
     msg = f"{scheme} grid recursion, {n} x {n} points"
     if scheme == "heun":
         msg += f"; largest corrector change {change:.1e}"
-    return TwoTimeResult(ens, times, C, K, dK, law, coef, scheme, True, change, n - 1, msg)
+    return TwoTimeResult(ensemble=ens, times=times, C=C, K=K, dK=dK, growth_law=law,
+                         growth_coefficient=coef, scheme=scheme, converged=True, residual=change,
+                         n_iter=n - 1, message=msg)
 
 
 def lyapunov_two_replica(ens: Ensemble, t_max: float, dt: float, q0: float, d0: float = 1e-8,
@@ -385,6 +392,8 @@ def lyapunov_two_replica(ens: Ensemble, t_max: float, dt: float, q0: float, d0: 
     slope, icpt = np.polyfit(times[sel], np.log(dist[sel]), 1)
     resid = float(np.max(np.abs(np.log(dist[sel]) - (slope * times[sel] + icpt))))
     lyap = 0.5 * float(slope)
-    return TwoReplicaResult(times, dist, lyap, (float(lo), float(hi)), single, True, resid,
-                            n - 1, f"linear fit of log d(t) on [{lo:g}, {hi:g}], largest "
-                                   f"deviation {resid:.1e}")
+    return TwoReplicaResult(times=times, distance=dist, lyapunov_max=lyap,
+                            fit_window=(float(lo), float(hi)), single=single, converged=True,
+                            residual=resid, n_iter=n - 1,
+                            message=f"linear fit of log d(t) on [{lo:g}, {hi:g}], largest "
+                                    f"deviation {resid:.1e}")

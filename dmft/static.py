@@ -22,7 +22,7 @@ F(h*) = 0; its statistics are evaluated at h* = 0, which is exact when F(0) = 0 
 phi(0) = 0) and is otherwise the linearization around the origin.
 
 Unbounded flows (every activation unbounded: relu, identity, softplus) with rho > 1, or with no
-finite solution of (3.1), do not become chaotic: they explode (phase ``"explosive"``).
+finite solution of (3.1), do not become chaotic: they explode (phase ``Phase.EXPLOSIVE``).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from scipy import optimize, special
 from .ensemble import Ensemble
 from .errors import ConvergenceError
 from .kernels import dsecond_moment, flow_kernel, gaussian_mean, get_activation
+from .results import Phase, short_repr
 
 __all__ = ["FixedPoint", "CriticalLine", "fixed_point", "spectral_radius", "critical_gain",
            "critical", "critical_line", "flow_is_bounded"]
@@ -44,7 +45,7 @@ __all__ = ["FixedPoint", "CriticalLine", "fixed_point", "spectral_radius", "crit
 _Q_SCAN = np.concatenate([[0.0], np.logspace(-10, 10, 81)])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FixedPoint:
     """Result of :func:`fixed_point`.
 
@@ -60,10 +61,10 @@ class FixedPoint:
         Radius of the flow Jacobian's eigenvalue disk (eq. 3.2).
     stable : bool
         Leaky: rho < 1.  Non-leaky: always False.
-    phase : str
-        "fixed point" (stable), "critical" (rho = 1 to 1e-12), "chaotic" (bounded flow,
-        rho > 1), "explosive" (unbounded flow with rho > 1 or no finite fixed point),
-        "unstable" (non-leaky, rho > 0: a saddle), "marginal" (non-leaky, rho = 0).
+    phase : Phase
+        FIXED_POINT (stable), CRITICAL (rho = 1 to 1e-12), CHAOTIC (bounded flow, rho > 1),
+        EXPLOSIVE (unbounded flow with rho > 1 or no finite fixed point), UNSTABLE (non-leaky,
+        rho > 0: a saddle), MARGINAL (non-leaky, rho = 0); see :class:`dmft.Phase`.
     unstable_fraction : float or None
         Expected fraction of Jacobian eigenvalues with positive real part: 1/2 non-leaky,
         0 for a stable leaky fixed point, None where the disk's density is not uniform.
@@ -81,7 +82,7 @@ class FixedPoint:
     derivative_moments: tuple[float, ...]
     rho: float
     stable: bool
-    phase: str
+    phase: Phase
     unstable_fraction: float | None
     gate_mean: float | None
     timescales: tuple[float, float, float] | None
@@ -96,15 +97,17 @@ class FixedPoint:
             "ensemble": self.ensemble.describe(), "q": self.q,
             "preactivation_variances": list(self.preactivation_variances),
             "derivative_moments": list(self.derivative_moments), "rho": self.rho,
-            "stable": self.stable, "phase": self.phase,
+            "stable": self.stable, "phase": self.phase.value,
             "unstable_fraction": self.unstable_fraction, "gate_mean": self.gate_mean,
             "timescales": None if self.timescales is None else list(self.timescales),
             "converged": self.converged, "residual": self.residual, "n_iter": self.n_iter,
             "message": self.message,
         }
 
+    __repr__ = short_repr
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, kw_only=True)
 class CriticalLine:
     """Result of :func:`critical_line`: the critical gain factor along bias spreads.
 
@@ -117,12 +120,18 @@ class CriticalLine:
         The critical per-layer gains.
     q : ndarray, shape (m,)
         q* at the critical point.
+    converged, message
+        Every point solved (a point that cannot be solved raises ConvergenceError).
     """
 
     bias_std: np.ndarray
     factor: np.ndarray
     gains: np.ndarray
     q: np.ndarray
+    converged: bool = True
+    message: str = ""
+
+    __repr__ = short_repr
 
 
 def flow_is_bounded(ens: Ensemble) -> bool:
@@ -222,23 +231,25 @@ def fixed_point(ens: Ensemble, *, xtol: float = 1e-14) -> FixedPoint:
     bounded = flow_is_bounded(ens)
     if ens.leak:
         if abs(rho - 1.0) <= 1e-12:
-            phase = "critical"
+            phase = Phase.CRITICAL
             if not math.isfinite(q):
                 msg += "; at rho = 1 an unbounded flow with biases has q* -> inf (marginal drift)"
         elif not math.isfinite(q):
-            phase = "explosive"
+            phase = Phase.EXPLOSIVE
         elif rho < 1.0:
-            phase = "fixed point"
+            phase = Phase.FIXED_POINT
         else:
-            phase = "chaotic" if bounded else "explosive"
+            phase = Phase.CHAOTIC if bounded else Phase.EXPLOSIVE
         stable = math.isfinite(q) and rho < 1.0
         frac = 0.0 if stable else None
     else:
         stable = False
-        phase = "marginal" if rho == 0.0 else "unstable"
+        phase = Phase.MARGINAL if rho == 0.0 else Phase.UNSTABLE
         frac = 0.5 if rho > 0.0 else 0.0
     gate_mean, ts = _gate_stats(ens, q)
-    return FixedPoint(ens, q, pre, dm, rho, stable, phase, frac, gate_mean, ts,
+    return FixedPoint(ensemble=ens, q=q, preactivation_variances=pre, derivative_moments=dm,
+                      rho=rho, stable=stable, phase=phase, unstable_fraction=frac,
+                      gate_mean=gate_mean, timescales=ts,
                       converged=True,   # _solve_q raises ConvergenceError otherwise
                       residual=residual, n_iter=n_iter, message=msg)
 
@@ -326,4 +337,5 @@ def critical_line(ens: Ensemble, bias_stds: Sequence[float], *, rho: float = 1.0
         qs.append(fixed_point(e.scaled(c)).q)
     fac = np.asarray(fac)
     gains = fac[:, None] * np.asarray(ens.gains)[None, :]
-    return CriticalLine(s, fac, gains, np.asarray(qs))
+    return CriticalLine(bias_std=s, factor=fac, gains=gains, q=np.asarray(qs),
+                        message=f"critical gain factor at {s.size} bias spreads (rho = {rho:g})")

@@ -12,12 +12,33 @@
 ``find_fixed_point``        fixed / slow points by minimizing |f(h)|^2
 ``lyapunov_spectrum``       k Lyapunov exponents of a network (QR method, numba fast path)
 ``lyapunov_spectrum_ode``   the same for any ODE given rhs(x) and jac(x)
-``lyapunov_max_two``        lambda_max from two nearby trajectories
+``lyapunov_max_two``        lambda_max from two nearby trajectories -> ``TwoTrajectoryResult``
 ``kaplan_yorke``            Kaplan-Yorke dimension of a spectrum
 ``sweep``                   resumable grid of (parameters, seed) tasks, embedded or dask
 ``load_sweep``              the labelled dataset of a sweep store
 ``SimulationTask``          picklable task: lambda_max, Delta_0, mean gate of one realization
 ==========================  =====================================================================
+
+Divergence policy (one for the whole package, and for ``dmft.sampled`` / ``dmft.sampled_two_time``)
+---------------------------------------------------------------------------------------------------
+A state that leaves its bound (non-finite, or rms(h) = |h| / sqrt(N) above ``bound``; sampled
+DMFT paths: |h| > 1e8) is an outcome, never an exception.  The run stops there and its result
+carries
+
+- ``diverged`` (bool; an array of bools for a batch),
+- ``diverged_at``: the time since the start of the run, transients included, at which the state
+  was found beyond the bound (the step that left it, or the end of the interval where it was
+  checked); ``inf`` when the run did not diverge,
+- ``reason``: one sentence saying what diverged, when, and what to change ("" otherwise),
+- ``converged = False``, and the explosive phase ``dmft.Phase.EXPLOSIVE`` where a result has a
+  phase,
+
+and keeps what was computed before: the finite part of a trajectory, the exponents of the
+observed time (+inf when none was observed).  This holds for ``integrate``,
+``integrate_batch``, ``lyapunov_spectrum``, ``lyapunov_spectrum_ode``, ``lyapunov_max_two``,
+``SimulationTask`` (``diverged`` and ``diverged_at`` in its output) and the sampled DMFT.  Bad
+input still raises ValueError/TypeError, and a solver that fails to converge still raises
+``dmft.ConvergenceError``.
 """
 
 from ._integrate import Trajectory as Trajectory
@@ -25,6 +46,7 @@ from ._integrate import integrate as integrate
 from ._integrate import integrate_batch as integrate_batch
 from ._integrate import random_state as random_state
 from ._lyapunov import LyapunovResult as LyapunovResult
+from ._lyapunov import TwoTrajectoryResult as TwoTrajectoryResult
 from ._lyapunov import kaplan_yorke as kaplan_yorke
 from ._lyapunov import lyapunov_max_two as lyapunov_max_two
 from ._lyapunov import lyapunov_spectrum as lyapunov_spectrum

@@ -11,7 +11,8 @@ followed by the noise increment (deterministic order 4; with noise the scheme ke
 Euler-Maruyama strong order 1 of additive noise, Kloeden & Platen 1992, section 10.4).
 
 Divergence (a non-finite state, or rms(h) = |h| / sqrt(N) above ``bound``) stops the run; the
-result says so (``diverged=True``, ``converged=False``) and holds only the finite part.
+result says so (``diverged=True``, ``diverged_at``, ``reason``, ``converged=False``) and holds only
+the finite part (the divergence policy of :mod:`simulate`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
+from dmft.results import short_repr
+
 from ._network import Network, _alloc_work, _phi_block
 
 __all__ = ["Trajectory", "integrate", "integrate_batch", "random_state", "METHODS"]
@@ -29,7 +32,7 @@ __all__ = ["Trajectory", "integrate", "integrate_batch", "random_state", "METHOD
 METHODS = {"euler": 0, "rk4": 1}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Trajectory:
     """Result of :func:`integrate` (one realization) or :func:`integrate_batch` (leading axis).
 
@@ -43,6 +46,11 @@ class Trajectory:
     final : ndarray, shape (N,) or (R, N)
         State at the end (the last finite state when diverged).
     diverged : bool or ndarray of bool
+    diverged_at : float or ndarray of float
+        Time since the start (transient included) of the step that left the bound; ``inf``
+        for a run that did not diverge.
+    reason : str
+        Why the run(s) diverged ("" when none did).
     n_steps : int or ndarray of int
         Steps completed (transient included).
     converged : bool
@@ -58,11 +66,15 @@ class Trajectory:
     h: np.ndarray | None
     final: np.ndarray
     diverged: bool | np.ndarray
+    diverged_at: float | np.ndarray
+    reason: str
     n_steps: int | np.ndarray
     converged: bool
     residual: float
     n_iter: int
     message: str
+
+    __repr__ = short_repr
 
 
 def random_state(n: int, *, seed: int | np.random.Generator, std: float = 1.0) -> np.ndarray:
@@ -235,20 +247,25 @@ def integrate(net: Network, h0: np.ndarray, t_max: float, dt: float, *, method: 
     Returns
     -------
     Trajectory
+        A run that diverged is returned, not raised: ``diverged=True``, ``diverged_at`` (time
+        since the start, transient included), ``reason``, ``converged=False``; the records stop
+        at the last finite state (the divergence policy of :mod:`simulate`).
     """
     if not isinstance(net, Network):
         raise TypeError(f"net must be a simulate.Network, got {type(net).__name__}")
     h0 = np.ascontiguousarray(h0, dtype=np.float64)
     if h0.shape != (net.n,) or not np.all(np.isfinite(h0)):
         raise ValueError(f"h0 must be a finite array of shape ({net.n},), got {h0.shape}")
-    res = integrate_batch([net], h0[None], t_max, dt, method=method, record_every=record_every,
-                          record=record, t_transient=t_transient, seed=seed, bound=bound,
-                          parallel=False)
+    res, written = _run_batch([net], h0[None], t_max, dt, method=method,
+                              record_every=record_every, record=record,
+                              t_transient=t_transient, seed=seed, bound=bound, parallel=False)
+    diverged = bool(res.diverged[0])
     h = None
     if res.h is not None:
-        h = res.h[0][: int(res._written[0])] if bool(res.diverged[0]) else res.h[0]
+        h = res.h[0][: int(written[0])] if diverged else res.h[0]
     t = res.t[: len(h)] if h is not None else res.t
-    return Trajectory(t=t, h=h, final=res.final[0], diverged=bool(res.diverged[0]),
+    return Trajectory(t=t, h=h, final=res.final[0], diverged=diverged,
+                      diverged_at=float(res.diverged_at[0]), reason=res.reason,
                       n_steps=int(res.n_steps[0]), converged=res.converged,
                       residual=res.residual, n_iter=res.n_iter, message=res.message)
 
@@ -269,55 +286,70 @@ def integrate_batch(nets: Sequence[Network], h0: np.ndarray, t_max: float, dt: f
     parallel : bool
         Run realizations on all cores (numba threads).
 
-    Other parameters as in :func:`integrate`. Arrays of the result have a leading axis R.
+    Other parameters as in :func:`integrate`. Arrays of the result have a leading axis R
+    (``diverged`` and ``diverged_at`` too: ``inf`` for the realizations that did not diverge).
     """
+    return _run_batch(nets, h0, t_max, dt, method=method, record_every=record_every,
+                      record=record, t_transient=t_transient, seed=seed, bound=bound,
+                      parallel=parallel)[0]
+
+
+def _check_batch(nets, h0, record_every, bound):
+    """Validated (nets, h0, record_every) of a batch run."""
     nets = list(nets)
     if not nets or not all(isinstance(x, Network) for x in nets):
         raise TypeError("nets must be a non-empty sequence of simulate.Network")
-    ens = nets[0].ensemble
-    n = nets[0].n
-    for x in nets:
-        if x.ensemble != ens or x.n != n:
-            raise ValueError("nets must all come from the same ensemble at the same n")
-    R = len(nets)
+    ens, n = nets[0].ensemble, nets[0].n
+    if any(x.ensemble != ens or x.n != n for x in nets):
+        raise ValueError("nets must all come from the same ensemble at the same n")
     h0 = np.ascontiguousarray(h0, dtype=np.float64)
-    if h0.shape != (R, n) or not np.all(np.isfinite(h0)):
-        raise ValueError(f"h0 must be a finite array of shape ({R}, {n}), got {h0.shape}")
-    n_steps, n_tr = _check_time(t_max, dt, t_transient)
+    if h0.shape != (len(nets), n) or not np.all(np.isfinite(h0)):
+        raise ValueError(f"h0 must be a finite array of shape ({len(nets)}, {n}), "
+                         f"got {h0.shape}")
     if isinstance(record_every, bool) or int(record_every) != record_every or record_every < 1:
         raise ValueError(f"record_every must be an int >= 1, got {record_every!r}")
-    record_every = int(record_every)
     if not bound > 0:
         raise ValueError(f"bound must be > 0, got {bound!r}")
+    return nets, h0, int(record_every)
+
+
+def _stacked_params(nets):
+    """The kernel parameter tuple of R realizations stacked along the first axis."""
+    if len(nets) == 1:
+        return nets[0].kernel_args()
+    p0 = nets[0].kernel_args()
+
+    def stack(arrs):
+        return np.ascontiguousarray(np.concatenate(arrs))
+
+    return (tuple(stack([x.flow_w[i] for x in nets]) for i in range(len(nets[0].flow_w))),
+            tuple(stack([x.flow_b[i] for x in nets]) for i in range(len(nets[0].flow_b))),
+            p0[2], stack([x.gate_w for x in nets]), stack([x.gate_b for x in nets]), p0[5],
+            p0[6], p0[7], stack([x._diag for x in nets]), stack([x._gate_diag for x in nets]))
+
+
+def _run_batch(nets, h0, t_max, dt, *, method, record_every, record, t_transient, seed, bound,
+               parallel):
+    """:func:`integrate_batch`; also returns the number of records each run wrote."""
+    nets, h0, record_every = _check_batch(nets, h0, record_every, bound)
+    R, n = h0.shape
+    n_steps, n_tr = _check_time(t_max, dt, t_transient)
     code = _method_code(method)
     n_rec = n_steps // record_every + 1 if record else 0
     rec = np.zeros((R, n_rec, n)) if record else np.zeros((R, 0, n))
     final = h0.copy()
-    if R == 1:
-        p = nets[0].kernel_args()
-    else:
-        p0 = nets[0].kernel_args()
-
-        def stack(arrs):
-            return np.ascontiguousarray(np.concatenate(arrs))
-
-        p = (tuple(stack([x.flow_w[i] for x in nets]) for i in range(len(nets[0].flow_w))),
-             tuple(stack([x.flow_b[i] for x in nets]) for i in range(len(nets[0].flow_b))),
-             p0[2], stack([x.gate_w for x in nets]), stack([x.gate_b for x in nets]), p0[5],
-             p0[6], p0[7], stack([x._diag for x in nets]), stack([x._gate_diag for x in nets]))
+    p = _stacked_params(nets)
     noise_amp = float(nets[0].noise_std * np.sqrt(dt / nets[0].tau))
     seeds = _noise_seeds(nets[0].noise_std, seed, R)
-    done = np.zeros(R, dtype=np.int64)
-    status = np.zeros(R, dtype=np.int64)
-    written = np.zeros(R, dtype=np.int64)
+    done, status, written = (np.zeros(R, dtype=np.int64) for _ in range(3))
     if parallel and R > 1:
         _integrate_many(h0, n_tr, n_steps, float(dt), code, record_every, noise_amp, seeds,
                         float(bound), *p, rec, final, done, status, written)
     else:
         for r in range(R):
-            a, b, c = _integrate_one(h0[r], n_tr, n_steps, float(dt), code, record_every,
-                                     noise_amp, seeds[r], float(bound), r, p, rec[r], final[r])
-            done[r], status[r], written[r] = a, b, c
+            done[r], status[r], written[r] = _integrate_one(
+                h0[r], n_tr, n_steps, float(dt), code, record_every, noise_amp, seeds[r],
+                float(bound), r, p, rec[r], final[r])
     diverged = status.astype(bool)
     if record:
         for r in np.flatnonzero(diverged):  # hold the last finite record instead of zeros
@@ -329,13 +361,21 @@ def integrate_batch(nets: Sequence[Network], h0: np.ndarray, t_max: float, dt: f
         f = nets[r].rhs(final[r])
         resid = max(resid, float(np.sqrt(np.mean(f * f))))
     t = np.arange(n_rec) * record_every * dt if record else np.zeros(0)
-    if diverged.any():
-        msg = (f"{int(diverged.sum())} of {R} runs diverged (non-finite state or rms(h) > "
-               f"{bound:g}); their records stop at the last finite state. Reduce dt or the gain.")
-    else:
-        msg = f"integrated {R} run(s) for {n_tr + n_steps} steps of dt={dt:g} ({method})"
+    diverged_at = np.where(diverged, done * dt, np.inf)
+    reason = _divergence_reason(diverged, diverged_at, bound)
+    msg = reason or f"integrated {R} run(s) for {n_tr + n_steps} steps of dt={dt:g} ({method})"
     out = Trajectory(t=t, h=rec if record else None, final=final, diverged=diverged,
-                     n_steps=done, converged=not diverged.any(), residual=resid,
-                     n_iter=int(done.sum()), message=msg)
-    object.__setattr__(out, "_written", written)
-    return out
+                     diverged_at=diverged_at, reason=reason, n_steps=done,
+                     converged=not diverged.any(), residual=resid, n_iter=int(done.sum()),
+                     message=msg)
+    return out, written
+
+
+def _divergence_reason(diverged, diverged_at, bound) -> str:
+    if not diverged.any():
+        return ""
+    R = diverged.size
+    first = float(diverged_at.min())
+    return (f"{int(diverged.sum())} of {R} runs diverged (non-finite state or rms(h) > "
+            f"{bound:g}), the first at t = {first:g} (transient included); their records stop "
+            "at the last finite state. Reduce dt or the gain.")

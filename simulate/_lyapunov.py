@@ -12,12 +12,17 @@ T (Benettin, Galgani, Giorgilli, Strelcyn 1980; Geist, Parlitz, Lauterborn 1990;
 Abbott 2023, arXiv:2006.02427, Algorithm 1). For the Euler map the exponents are reported per unit
 time, log|R_jj| / (n dt).
 
-Network fast path (:func:`lyapunov_spectrum`): one block Z = [h | Q] of shape (N, 1 + k) is
-propagated by :func:`simulate._network._phi_block`, which applies each weight matrix once per
-evaluation to the whole block: a BLAS-3 product for k ~ N, a single pass over the couplings for
-k = 1 (RK4: one pass per stage, W @ [h_s | v_s]). The whole time loop runs in one numba function
-on buffers allocated once per run (no allocation or Python call per step); Python only sees
-chunks (progress bar, history). For a one-layer flow tr J comes out of the first stage's pass.
+One driver, two tangent steppers.  :func:`simulate._qr.run_qr` runs the schedule (transients,
+observation in history chunks) and :func:`simulate._qr.assemble` the result, over
+
+- :class:`NetworkStepper` (:func:`lyapunov_spectrum`, the fast path): one block Z = [h | Q] of
+  shape (N, 1 + k) is propagated by :func:`simulate._network._phi_block`, which applies each
+  weight matrix once per evaluation to the whole block: a BLAS-3 product for k ~ N, a single pass
+  over the couplings for k = 1 (RK4: one pass per stage, W @ [h_s | v_s]). The whole time loop of
+  a chunk runs in one numba function on buffers allocated once per run (no allocation or Python
+  call per step). For a one-layer flow tr J comes out of the first stage's pass.
+- :class:`OdeStepper` (:func:`lyapunov_spectrum_ode`): any rhs(x) and jac(x), a Python step loop
+  integrating the augmented system (x, Y), dY/dt = jac(x) Y.
 
 Outputs besides the exponents: Kaplan-Yorke dimension D_KY = j + sum_{i<=j} lambda_i /
 |lambda_{j+1}| (j the largest index with a non-negative partial sum), entropy rate (sum of the
@@ -28,110 +33,27 @@ all N exponents in continuous time, Liouville's formula), and block standard err
 from __future__ import annotations
 
 import math
-import sys
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 
-from dmft.errors import ConvergenceError
-
 from ._integrate import _method_code, _state_ok, _step
 from ._network import Network, _alloc_work, _phi_block, _trace_jacobian
+from ._qr import (
+    LyapunovResult,
+    QRSchedule,
+    TwoTrajectoryResult,
+    assemble,
+    check_interval,
+    elapsed_since,
+    interval_count,
+    kaplan_yorke,
+    run_qr,
+)
 
-__all__ = ["LyapunovResult", "lyapunov_spectrum", "lyapunov_spectrum_ode", "lyapunov_max_two",
-           "kaplan_yorke"]
-
-
-@dataclass(frozen=True)
-class LyapunovResult:
-    """Result of :func:`lyapunov_spectrum` / :func:`lyapunov_spectrum_ode`.
-
-    Attributes
-    ----------
-    exponents : ndarray, shape (k,)
-        Lyapunov exponents in descending order (per unit time).
-    stderr : ndarray, shape (k,)
-        Standard error of each exponent from the spread of ``n_blocks`` block estimates.
-    history_t : ndarray, shape (n_hist,)
-        Observation times at which the running estimate was recorded.
-    history : ndarray, shape (n_hist, k)
-        Running estimates (the convergence history), sorted like ``exponents`` at each row.
-    block_exponents : ndarray, shape (n_blocks, k)
-        The exponents estimated on each block of the observation time separately.
-    kaplan_yorke : float
-        Kaplan-Yorke dimension (a lower bound, flagged by ``kaplan_yorke_lower_bound``, when
-        the partial sum of the k exponents never turns negative).
-    kaplan_yorke_lower_bound : bool
-    entropy_rate : float
-        Sum of the positive exponents.
-    mean_trace : float or None
-        Time average of tr J(h(t)) over the observation time (None with ``trace="none"``).
-    t_max, dt, t_ons : float
-    method : str
-    elapsed : float
-        Wall-clock seconds.
-    lambda_max_two_trajectory : float or None
-        Two-trajectory estimate of lambda_max when requested.
-    final_state : ndarray, shape (N,)
-    diverged : bool
-    converged : bool
-        False when the run diverged (then the exponents cover the time before).
-    residual : float
-        Largest |lambda_j(T) - lambda_j(T/2)|: how much the estimate moved over the second half.
-    n_iter : int
-        Integration steps (transients included).
-    message : str
-    """
-
-    exponents: np.ndarray
-    stderr: np.ndarray
-    history_t: np.ndarray
-    history: np.ndarray
-    block_exponents: np.ndarray
-    kaplan_yorke: float
-    kaplan_yorke_lower_bound: bool
-    entropy_rate: float
-    mean_trace: float | None
-    t_max: float
-    dt: float
-    t_ons: float
-    method: str
-    elapsed: float
-    lambda_max_two_trajectory: float | None
-    final_state: np.ndarray
-    diverged: bool
-    converged: bool
-    residual: float
-    n_iter: int
-    message: str
-
-    @property
-    def k(self) -> int:
-        return int(self.exponents.shape[0])
-
-    @property
-    def lambda_max(self) -> float:
-        return float(self.exponents[0])
-
-    @property
-    def sum(self) -> float:
-        return float(self.exponents.sum())
-
-
-def kaplan_yorke(exponents: np.ndarray) -> tuple[float, bool]:
-    """Kaplan-Yorke dimension of descending exponents; returns (D_KY, is_lower_bound)."""
-    lam = np.sort(np.asarray(exponents, dtype=float))[::-1]
-    cs = np.cumsum(lam)
-    if lam.size == 0 or cs[0] < 0:
-        return 0.0, False
-    nonneg = np.flatnonzero(cs >= 0)
-    j = int(nonneg[-1]) + 1  # number of exponents in the non-negative partial sum
-    if j >= lam.size:
-        return float(lam.size), True
-    return float(j + cs[j - 1] / abs(lam[j])), False
+__all__ = ["LyapunovResult", "TwoTrajectoryResult", "lyapunov_spectrum", "lyapunov_spectrum_ode",
+           "lyapunov_max_two", "kaplan_yorke", "NetworkStepper", "OdeStepper"]
 
 
 # --------------------------------------------------------------------------- numba kernels
@@ -168,8 +90,9 @@ def _lyap_chunk(Z, n_ons, steps_per_ons, dt, method, accumulate, noise_amp, seed
     """Propagate Z = [h | Q] over n_ons re-orthonormalization intervals (whole loop in numba).
 
     ``k1, k2, tmp`` (shape of Z) and ``work, xt, yt`` (:func:`_alloc_work`) are preallocated by
-    the caller: the step loop allocates nothing. Returns the number of intervals completed
-    (< n_ons when the state diverged).
+    the caller: the step loop allocates nothing. Returns (intervals completed, steps taken):
+    fewer than n_ons intervals when the state diverged, the steps then counting the one that
+    left the bound.
 
     Trace bookkeeping (only when ``accumulate``), ``tr_n`` = tr J at the start of step n (free
     from the first stage for a one-layer flow, :func:`_trace_jacobian` otherwise):
@@ -208,10 +131,10 @@ def _lyap_chunk(Z, n_ons, steps_per_ons, dt, method, accumulate, noise_amp, seed
                 for i in range(n):
                     Z[i, 0] += noise_amp * np.random.standard_normal()
             if not _state_ok(Z, bound2):
-                return o
+                return o, o * steps_per_ons + s + 1
         if c > 1:
             _reorthonormalize(Z, logsum, accumulate)
-    return n_ons
+    return n_ons, n_ons * steps_per_ons
 
 
 @njit(cache=True)
@@ -242,7 +165,7 @@ def _two_traj_chunk(Z1, Z2, n_ons, steps_per_ons, dt, method, d0, bound, r, p, a
     return n_ons
 
 
-# --------------------------------------------------------------------------- drivers
+# --------------------------------------------------------------------------- network stepper
 def _buffers(p, Z):
     """Preallocated work arrays of :func:`_lyap_chunk` for the block Z."""
     return (np.empty_like(Z), np.empty_like(Z), np.empty_like(Z), *_alloc_work(p, Z.shape[1]),
@@ -258,87 +181,191 @@ def _trace_at(h, p):
     return float(_trace_jacobian(h, 0, p))
 
 
-def _intervals(t, t_ons, dt, name):
-    if not np.isfinite(t) or t < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {t!r}")
-    return int(round(t / t_ons))
+class NetworkStepper:
+    """Tangent stepper of the network fast path: chunks of :func:`_lyap_chunk` on one block
+    Z = [h | Q] and buffers allocated once (the contract of :mod:`simulate._qr`).
+
+    Every chunk draws its noise from its own seed, the children of SeedSequence(seed) in call
+    order; ``trace_mode`` 2 / 1 / 0 evaluates tr J every step / once per interval / never.
+    The state at the start of the observation is kept in ``observation_start``.
+    """
+
+    def __init__(self, net: Network, sched: QRSchedule, h0, q0, *, trace_mode: int, seed: int,
+                 n_history: int, bound: float):
+        self.p = net.kernel_args()
+        self.sched = sched
+        self.noise_amp = float(net.noise_std * math.sqrt(sched.dt / net.tau))
+        self.bound = float(bound)
+        self.trace_mode = trace_mode
+        self._seeds = iter(int(s.generate_state(1, dtype=np.uint32)[0])
+                           for s in np.random.SeedSequence(seed).spawn(4 + n_history + 2))
+        self.h0, self.q0 = h0, q0
+        self.tr_acc = np.zeros(4)
+        self.n_iter = 0
+        self.Z = self.bufs = self.observation_start = None
+
+    def _chunk(self, Z, n, accumulate, trace_mode, logsum, bufs) -> int:
+        s = self.sched
+        done, steps = _lyap_chunk(Z, n, s.steps, float(s.dt), s.code, accumulate,
+                                  self.noise_amp, next(self._seeds), self.bound, 0, self.p,
+                                  trace_mode, logsum, self.tr_acc, *bufs)
+        self.n_iter += steps
+        return done
+
+    def transient(self, n: int) -> int:
+        Zs = np.array(self.h0.reshape(-1, 1), order="C")  # a copy: the caller's h0 is kept
+        done = self._chunk(Zs, n, False, 0, np.zeros(1), _buffers(self.p, Zs)) if n else 0
+        self.Z = np.ascontiguousarray(np.column_stack([Zs[:, 0].copy(), self.q0]))
+        self.bufs = _buffers(self.p, self.Z)  # allocated once for the whole run
+        return done
+
+    def align(self, n: int) -> int:
+        done = self._chunk(self.Z, n, False, 0, np.zeros(self.sched.k), self.bufs) if n else 0
+        self.observation_start = self.Z[:, 0].copy()
+        return done
+
+    def observe(self, n: int, logsum: np.ndarray) -> int:
+        return self._chunk(self.Z, n, True, self.trace_mode, logsum, self.bufs)
+
+    def mean_trace(self, T: float, diverged: bool) -> float | None:
+        acc = self.tr_acc
+        if self.trace_mode == 2 and acc[3] == 1.0 and not diverged:
+            # left sum dt * sum_{n<M} tr_n -> trapezoid rule: + dt/2 (tr_M - tr_0), O(dt^2)
+            acc[0] += 0.5 * self.sched.dt * (_trace_at(self.Z[:, 0], self.p) - acc[2])
+        return acc[0] / acc[1] if acc[1] > 0 and self.trace_mode > 0 else None
+
+    @property
+    def final_state(self) -> np.ndarray:
+        return self.Z[:, 0].copy()
+
+    def reason(self, stage: str, t: float) -> str:
+        return (f"the state diverged (non-finite or rms(h) > bound = {self.bound:g}) during "
+                f"{stage} at t = {t:g}: the network explodes or dt is too large; lower the "
+                "gain or dt")
 
 
-def _check_common(t_max, dt, t_ons):
-    if not np.isfinite(dt) or dt <= 0:
-        raise ValueError(f"dt must be a finite number > 0, got {dt!r}")
-    if t_ons is None:
-        t_ons = dt * max(1, int(round(1.0 / dt)))
-    if not np.isfinite(t_ons) or t_ons <= 0:
-        raise ValueError(f"t_ons must be a finite number > 0, got {t_ons!r}")
-    steps = int(round(t_ons / dt))
-    if steps < 1 or abs(steps * dt - t_ons) > 1e-9 * t_ons:
-        raise ValueError(f"t_ons must be a positive multiple of dt, got t_ons={t_ons}, dt={dt}")
-    if not np.isfinite(t_max) or t_max <= 0:
-        raise ValueError(f"t_max must be a finite number > 0, got {t_max!r}")
-    n_ons = int(round(t_max / t_ons))
-    if n_ons < 2:
-        raise ValueError(f"t_max must cover at least 2 intervals t_ons={t_ons}, got {t_max}")
-    return float(t_ons), steps, n_ons
+# --------------------------------------------------------------------------- generic stepper
+class OdeStepper:
+    """Tangent stepper of the generic path: dx/dt = rhs(x), dY/dt = jac(x) Y in a Python loop
+    (RK4 on the augmented system, or the Euler map); the state is checked for finiteness at
+    the end of every interval (the contract of :mod:`simulate._qr`)."""
+
+    def __init__(self, rhs, jac, x: np.ndarray, Y: np.ndarray, sched: QRSchedule):
+        self.rhs, self.jac, self.x, self.Y, self.sched = rhs, jac, x, Y, sched
+        self.n_iter = 0
+        self.tr_sum = 0.0
+
+    def _f(self, v):
+        return np.asarray(self.rhs(v), dtype=np.float64)
+
+    def _J(self, v):
+        return np.asarray(self.jac(v), dtype=np.float64)
+
+    def _step(self, x, Y, with_tangent):
+        dt, f, J = self.sched.dt, self._f, self._J
+        if self.sched.code == 0:
+            if with_tangent:
+                Y = Y + dt * (J(x) @ Y)
+            return x + dt * f(x), Y
+        if not with_tangent:
+            a = f(x)
+            b = f(x + 0.5 * dt * a)
+            c = f(x + 0.5 * dt * b)
+            d = f(x + dt * c)
+            return x + dt / 6 * (a + 2 * b + 2 * c + d), Y
+        a, A = f(x), J(x) @ Y
+        x2, Y2 = x + 0.5 * dt * a, Y + 0.5 * dt * A
+        b, B = f(x2), J(x2) @ Y2
+        x3, Y3 = x + 0.5 * dt * b, Y + 0.5 * dt * B
+        c, C = f(x3), J(x3) @ Y3
+        x4, Y4 = x + dt * c, Y + dt * C
+        d, D = f(x4), J(x4) @ Y4
+        return x + dt / 6 * (a + 2 * b + 2 * c + d), Y + dt / 6 * (A + 2 * B + 2 * C + D)
+
+    def _interval(self, tangent: bool, trace: bool) -> bool:
+        """One interval of steps; False when the state is no longer finite at its end (an
+        overflow on the way is that outcome, reported by the driver: no warning)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            for _ in range(self.sched.steps):
+                if trace:
+                    self.tr_sum += np.trace(self._J(self.x)) * self.sched.dt
+                self.x, self.Y = self._step(self.x, self.Y, tangent)
+                self.n_iter += 1
+        return bool(np.all(np.isfinite(self.x)))
+
+    def transient(self, n: int) -> int:
+        for i in range(n):
+            if not self._interval(False, False):
+                return i
+        return n
+
+    def align(self, n: int) -> int:
+        for i in range(n):
+            if not self._interval(True, False):
+                return i
+            self.Y, _ = np.linalg.qr(self.Y)
+        return n
+
+    def observe(self, n: int, logsum: np.ndarray) -> int:
+        for i in range(n):
+            if not self._interval(True, True):
+                return i
+            Q, R = np.linalg.qr(self.Y)
+            d = np.diag(R)
+            logsum += np.log(np.abs(d))
+            self.Y = Q * np.sign(d)
+        return n
+
+    def mean_trace(self, T: float, diverged: bool) -> float | None:
+        return self.tr_sum / T if T > 0 else None
+
+    @property
+    def final_state(self) -> np.ndarray:
+        return self.x
+
+    def reason(self, stage: str, t: float) -> str:
+        return (f"the state became non-finite during {stage}, detected at t = {t:g} (the end "
+                "of a t_ons interval); reduce dt")
 
 
-def _spectrum_schedule(k, n, method, t_max, dt, t_ons, t_transient, t_transient_tangent):
-    """Validate the shared arguments of the spectrum routines and turn times into step counts:
-    (k, method code, t_ons, steps per t_ons, observation intervals, state-transient intervals,
-    tangent-transient intervals); the tangent transient defaults to min(t_max / 10, 50)."""
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= n:
-        raise ValueError(f"k must be an int with 1 <= k <= N = {n}, got {k!r}")
-    code = _method_code(method)
-    t_ons, steps, n_ons = _check_common(t_max, dt, t_ons)
-    if t_transient_tangent is None:
-        t_transient_tangent = min(t_max / 10.0, 50.0)
-    n_tr = _intervals(t_transient, t_ons, dt, "t_transient")
-    n_trt = _intervals(t_transient_tangent, t_ons, dt, "t_transient_tangent")
-    return int(k), code, t_ons, steps, n_ons, n_tr, n_trt
+# --------------------------------------------------------------------------- public
+def _trace_mode(trace: str, one_layer: bool, k: int) -> int:
+    """0 never, 1 once per interval, 2 every step; "auto": every step for one-layer flows
+    (tr J is free from the first RK stage) or k > 1, else once per interval (deeper flows pay
+    an O(N^3) trace, worth it only next to k >= 2 tangents)."""
+    if trace not in ("auto", "step", "ons", "none"):
+        raise ValueError(f"trace must be 'auto', 'step', 'ons' or 'none', got {trace!r}")
+    return {"none": 0, "ons": 1, "step": 2}.get(trace, 2 if (one_layer or k > 1) else 1)
 
 
-def _progress(total, enabled, desc):
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="t_ons", file=sys.stderr, leave=False)
-
-
-def _finish(blocks, block_len, cum_hist, hist_t, mean_trace, T, t_max, dt, t_ons, method,
-            elapsed, two, final, diverged, n_iter, msg):
-    """Assemble a LyapunovResult from per-block log sums."""
-    total = blocks.sum(axis=0)
-    exps_unsorted = total / T
-    order = np.argsort(-exps_unsorted, kind="stable")
-    exps = exps_unsorted[order]
-    block_exps = (blocks / block_len[:, None])[:, order]
-    nb = block_exps.shape[0]
-    if nb >= 2:
-        w = block_len / block_len.sum()
-        mean = (w[:, None] * block_exps).sum(axis=0)
-        var = (w[:, None] * (block_exps - mean) ** 2).sum(axis=0) / (1 - (w**2).sum())
-        stderr = np.sqrt(var * (w**2).sum())
-    else:
-        stderr = np.full(exps.shape, np.inf)
-    hist = -np.sort(-cum_hist, axis=1)
-    half = hist[len(hist) // 2 - 1] if len(hist) >= 2 else hist[-1]
-    residual = float(np.max(np.abs(hist[-1] - half)))
-    dky, lb = kaplan_yorke(exps)
-    return LyapunovResult(
-        exponents=exps, stderr=stderr, history_t=hist_t, history=hist, block_exponents=block_exps,
-        kaplan_yorke=dky, kaplan_yorke_lower_bound=lb,
-        entropy_rate=float(exps[exps > 0].sum()),
-        mean_trace=None if mean_trace is None else float(mean_trace), t_max=float(T),
-        dt=float(dt), t_ons=float(t_ons), method=method, elapsed=elapsed,
-        lambda_max_two_trajectory=two, final_state=final, diverged=diverged,
-        converged=not diverged, residual=residual, n_iter=int(n_iter), message=msg)
+def _start_state(h0, n, rng):
+    if h0 is None:
+        h0 = rng.standard_normal(n)
+    h0 = np.asarray(h0, dtype=np.float64)
+    if h0.shape != (n,) or not np.all(np.isfinite(h0)):
+        raise ValueError(f"h0 must be a finite array of shape ({n},), got {h0.shape}")
+    return h0
 
 
-def _chunks(n_ons, n_history):
-    nb = max(1, min(int(n_history), n_ons))
-    edges = np.linspace(0, n_ons, nb + 1).round().astype(int)
-    return np.diff(edges)
+def _message(sched: QRSchedule, T: float, run) -> str:
+    if not run.blocks:
+        return (f"no observation time: the state diverged during {run.stage}; the "
+                f"{sched.k} exponents are +inf (explosive)")
+    msg = (f"{sched.k} exponents over T={T:g} ({sched.method}, dt={sched.dt:g}, "
+           f"t_ons={sched.t_ons:g})")
+    return msg + ("; the state DIVERGED, exponents cover the time before" if run.diverged
+                  else "")
+
+
+def _result(run, sched, stepper, *, two=None, noise=False) -> LyapunovResult:
+    """:func:`simulate._qr.assemble` with the stepper's trace, state, step count and reason."""
+    T = run.observed * sched.t_ons
+    diverged_at = stepper.n_iter * sched.dt if run.diverged else math.inf
+    return assemble(run, sched, mean_trace=stepper.mean_trace(T, run.diverged), two=two,
+                    final=stepper.final_state, n_iter=stepper.n_iter,
+                    message=_message(sched, T, run), elapsed=elapsed_since(run), noise=noise,
+                    diverged_at=diverged_at,
+                    reason=stepper.reason(run.stage, diverged_at) if run.diverged else "")
 
 
 def lyapunov_spectrum(net: Network, k: int | None = None, *, t_max: float = 100.0,
@@ -390,132 +417,49 @@ def lyapunov_spectrum(net: Network, k: int | None = None, *, t_max: float = 100.
     Returns
     -------
     LyapunovResult
-
-    Raises
-    ------
-    ConvergenceError
-        When the state diverges before any observation time was accumulated.
+        A diverging state is not raised (the divergence policy of :mod:`simulate`): the result
+        has ``diverged=True``, ``diverged_at`` (time since the start, transients included, of
+        the step that left ``bound``), ``reason``, ``phase=EXPLOSIVE`` and ``converged=False``;
+        its exponents cover the observation before the divergence, or are +inf when none was
+        accumulated.
     """
     if not isinstance(net, Network):
         raise TypeError(f"net must be a simulate.Network, got {type(net).__name__}")
     n = net.n
-    if k is None:
-        k = n
-    k, code, t_ons, steps, n_ons, n_tr, n_trt = _spectrum_schedule(
-        k, n, method, t_max, dt, t_ons, t_transient, t_transient_tangent)
-    if trace not in ("auto", "step", "ons", "none"):
-        raise ValueError(f"trace must be 'auto', 'step', 'ons' or 'none', got {trace!r}")
-    one_layer = net.depth == 1
-    # one-layer flows get tr J for free from the first RK stage: every step; deeper flows pay
-    # an O(N^3) trace, worth it only next to k >= 2 tangents
-    trace_mode = {"none": 0, "ons": 1, "step": 2}.get(trace, 2 if (one_layer or k > 1) else 1)
+    sched = QRSchedule.create(n if k is None else k, n, method, t_max, dt, t_ons, t_transient,
+                              t_transient_tangent)
+    trace_mode = _trace_mode(trace, net.depth == 1, sched.k)
     rng = np.random.default_rng(seed)
-    if h0 is None:
-        h0 = rng.standard_normal(n)
-    h0 = np.asarray(h0, dtype=np.float64)
-    if h0.shape != (n,) or not np.all(np.isfinite(h0)):
-        raise ValueError(f"h0 must be a finite array of shape ({n},), got {h0.shape}")
-    q0 = _orthonormal_frame(rng.standard_normal((n, k)))
-    noise_amp = float(net.noise_std * math.sqrt(dt / net.tau))
-    seed_seq = np.random.SeedSequence(seed)
-    chunk_seeds = iter(int(s.generate_state(1, dtype=np.uint32)[0])
-                       for s in seed_seq.spawn(4 + n_history + 2))
-    p = net.kernel_args()
-    start = time.perf_counter()
-    bar = _progress(n_tr + n_trt + n_ons, progress, f"Lyapunov N={n} k={k}")
-    n_iter = 0
-    # 1. state transient (block with no tangent column)
-    Zs = np.array(h0.reshape(n, 1), order="C")  # a copy: the caller's h0 is not touched
-    dummy = np.zeros(1)
-    tr_acc = np.zeros(4)
-    if n_tr:
-        done = _lyap_chunk(Zs, n_tr, steps, float(dt), code, False, noise_amp, next(chunk_seeds),
-                           float(bound), 0, p, 0, dummy, tr_acc, *_buffers(p, Zs))
-        n_iter += done * steps
-        if bar:
-            bar.update(n_tr)
-        if done < n_tr:
-            raise ConvergenceError(
-                "the state diverged during the transient (non-finite or rms(h) > bound); "
-                "the network explodes: lower the gain or dt", t=done * t_ons, bound=bound)
-    h_start = Zs[:, 0].copy()
-    Z = np.ascontiguousarray(np.column_stack([h_start, q0]))
-    logsum = np.zeros(k)
-    bufs = _buffers(p, Z)  # allocated once for the whole run
-    # 2. tangent transient
-    if n_trt:
-        done = _lyap_chunk(Z, n_trt, steps, float(dt), code, False, noise_amp, next(chunk_seeds),
-                           float(bound), 0, p, 0, logsum, tr_acc, *bufs)
-        n_iter += done * steps
-        if bar:
-            bar.update(n_trt)
-        if done < n_trt:
-            raise ConvergenceError("the state diverged during the tangent transient",
-                                   t=(n_tr + done) * t_ons, bound=bound)
-    # 3. observation, in chunks (= blocks of the history)
-    sizes = _chunks(n_ons, n_history)
-    blocks, lens, cum, hist_t = [], [], [], []
-    running = np.zeros(k)
-    elapsed_obs = 0
-    diverged = False
-    two_est = None
-    Z_two = (Z[:, :1].copy(), None) if two_trajectory else None
-    for size in sizes:
-        logsum = np.zeros(k)
-        done = _lyap_chunk(Z, int(size), steps, float(dt), code, True, noise_amp,
-                           next(chunk_seeds), float(bound), 0, p, trace_mode, logsum, tr_acc,
-                           *bufs)
-        n_iter += done * steps
-        if bar:
-            bar.update(done)
-        if done < size:
-            diverged = True
-            if done == 0:
-                break
-        blocks.append(logsum)
-        lens.append(done * t_ons)
-        elapsed_obs += done
-        running = running + logsum
-        cum.append(running / (elapsed_obs * t_ons))
-        hist_t.append(elapsed_obs * t_ons)
-        if diverged:
-            break
-    if bar:
-        bar.close()
-    if not blocks:
-        raise ConvergenceError("the state diverged before any observation time was accumulated",
-                               bound=bound)
-    if trace_mode == 2 and tr_acc[3] == 1.0 and not diverged:
-        # left sum dt * sum_{n<M} tr_n -> trapezoid rule: + dt/2 (tr_M - tr_0), O(dt^2) error
-        tr_acc[0] += 0.5 * dt * (_trace_at(Z[:, 0], p) - tr_acc[2])
-    mean_trace = tr_acc[0] / tr_acc[1] if tr_acc[1] > 0 and trace_mode > 0 else None
-    if two_trajectory:
-        two_est = lyapunov_max_two(net, t_max=t_max, dt=dt, method=method, t_ons=t_ons,
-                                   t_transient=0.0, h0=Z_two[0][:, 0], seed=seed)
-    T = elapsed_obs * t_ons
-    elapsed = time.perf_counter() - start
-    msg = (f"{k} exponents over T={T:g} ({method}, dt={dt:g}, t_ons={t_ons:g})"
-           + ("; the state DIVERGED, exponents cover the time before" if diverged else ""))
-    res = _finish(np.array(blocks), np.array(lens), np.array(cum), np.array(hist_t), mean_trace,
-                  T, t_max, dt, t_ons, method, elapsed, two_est, Z[:, 0].copy(), diverged,
-                  n_iter, msg)
-    return res
+    h0 = _start_state(h0, n, rng)
+    q0 = _orthonormal_frame(rng.standard_normal((n, sched.k)))
+    stepper = NetworkStepper(net, sched, h0, q0, trace_mode=trace_mode, seed=seed,
+                             n_history=n_history, bound=bound)
+    run = run_qr(stepper, sched, n_history=n_history, progress=progress,
+                 desc=f"Lyapunov N={n} k={sched.k}")
+    two = None
+    if two_trajectory and run.blocks:
+        two = lyapunov_max_two(net, t_max=t_max, dt=dt, method=method, t_ons=sched.t_ons,
+                               t_transient=0.0, h0=stepper.observation_start, seed=seed,
+                               bound=bound).lambda_max
+    return _result(run, sched, stepper, two=two, noise=net.noise_std > 0)
 
 
 def lyapunov_max_two(net: Network, *, t_max: float = 100.0, dt: float = 0.1,
                      method: str = "rk4", t_ons: float | None = None, t_transient: float = 100.0,
                      h0: np.ndarray | None = None, seed: int = 0, d0: float | None = None,
-                     bound: float = 1e6) -> float:
+                     bound: float = 1e6) -> TwoTrajectoryResult:
     """lambda_max from two nearby trajectories (Benettin et al. 1976), renormalized every t_ons.
 
     lambda_max = (1/T) sum_m log(d_m / d0), d_m the distance after interval m. Deterministic
     dynamics only (with noise both copies would need the same noise; use the QR method).
+    Returns a :class:`TwoTrajectoryResult` (``float(result)`` is lambda_max); a state that
+    leaves ``bound`` is flagged there (divergence policy of :mod:`simulate`), not raised.
     """
     if net.noise_std > 0:
         raise ValueError("lyapunov_max_two needs noise_std = 0 (use lyapunov_spectrum)")
     code = _method_code(method)
-    t_ons, steps, n_ons = _check_common(t_max, dt, t_ons)
-    n_tr = _intervals(t_transient, t_ons, dt, "t_transient")
+    t_ons, steps, n_ons = check_interval(t_max, dt, t_ons)
+    n_tr = interval_count(t_transient, t_ons, "t_transient")
     rng = np.random.default_rng(seed)
     n = net.n
     h = rng.standard_normal(n) if h0 is None else np.asarray(h0, dtype=np.float64)
@@ -523,21 +467,32 @@ def lyapunov_max_two(net: Network, *, t_max: float = 100.0, dt: float = 0.1,
     args = (net.kernel_args(),)
     Z1 = np.ascontiguousarray(h.reshape(n, 1)).copy()
     acc = np.zeros(1)
+    done_tr = n_tr
     if n_tr:
-        Zt = Z1.copy()
-        if _two_traj_chunk(Z1, Zt, n_tr, steps, float(dt), code, d0, float(bound), 0, *args,
-                           acc) < n_tr:
-            raise ConvergenceError("the state diverged during the transient", bound=bound)
-    e = rng.standard_normal(n)
-    Z2 = Z1 + (d0 / np.linalg.norm(e)) * e.reshape(n, 1)
-    acc[0] = 0.0
-    done = _two_traj_chunk(Z1, Z2, n_ons, steps, float(dt), code, d0, float(bound), 0, *args, acc)
-    if done == 0:
-        raise ConvergenceError("the state diverged before any observation time", bound=bound)
-    return float(acc[0] / (done * t_ons))
+        done_tr = _two_traj_chunk(Z1, Z1.copy(), n_tr, steps, float(dt), code, d0, float(bound),
+                                  0, *args, acc)
+    done = 0
+    if done_tr == n_tr:
+        e = rng.standard_normal(n)
+        Z2 = Z1 + (d0 / np.linalg.norm(e)) * e.reshape(n, 1)
+        acc[0] = 0.0
+        done = _two_traj_chunk(Z1, Z2, n_ons, steps, float(dt), code, d0, float(bound), 0,
+                               *args, acc)
+    diverged = done < n_ons
+    T = done * t_ons
+    diverged_at = (done_tr + done + 1) * t_ons if diverged else math.inf
+    reason = ""
+    if diverged:
+        stage = "the transient" if done_tr < n_tr else "the observation"
+        reason = (f"the state diverged (non-finite or rms(h) > bound = {bound:g}) during {stage}"
+                  f", detected at t = {diverged_at:g}; lower the gain or dt")
+    return TwoTrajectoryResult(
+        lambda_max=float(acc[0] / T) if done else math.inf, t_max=float(T), dt=float(dt),
+        t_ons=t_ons, diverged=diverged, diverged_at=diverged_at, reason=reason,
+        converged=not diverged, n_iter=2 * (done_tr + done) * steps,
+        message=reason or f"two trajectories at distance {d0:.3g} over T={T:g} ({method})")
 
 
-# --------------------------------------------------------------------------- generic ODE path
 def lyapunov_spectrum_ode(rhs: Callable[[np.ndarray], np.ndarray],
                           jac: Callable[[np.ndarray], np.ndarray], x0: np.ndarray,
                           k: int | None = None, *, t_max: float = 1000.0, dt: float = 0.01,
@@ -551,96 +506,18 @@ def lyapunov_spectrum_ode(rhs: Callable[[np.ndarray], np.ndarray],
     (``rhs``/``jac`` may be plain Python or numba-compiled functions). The RK4 step integrates
     the augmented system (x, Y) with dY/dt = jac(x) Y; ``method="euler"`` uses the map
     x -> x + dt rhs(x), Y -> (I + dt jac(x)) Y. ``mean_trace`` is the time average of tr jac(x).
+    A state that becomes non-finite (checked at the end of every t_ons interval) is flagged as
+    in :func:`lyapunov_spectrum`, not raised.
     """
     x = np.array(x0, dtype=np.float64)
     if x.ndim != 1 or not np.all(np.isfinite(x)):
         raise ValueError("x0 must be a finite 1-D array")
     n = x.shape[0]
-    k = n if k is None else k
-    k, code, t_ons, steps, n_ons, n_tr, n_trt = _spectrum_schedule(
-        k, n, method, t_max, dt, t_ons, t_transient, t_transient_tangent)
+    sched = QRSchedule.create(n if k is None else k, n, method, t_max, dt, t_ons, t_transient,
+                              t_transient_tangent)
     rng = np.random.default_rng(seed)
-    Y, _ = np.linalg.qr(rng.standard_normal((n, k)))
-
-    def f(v):
-        return np.asarray(rhs(v), dtype=np.float64)
-
-    def J(v):
-        return np.asarray(jac(v), dtype=np.float64)
-
-    def step(x, Y, with_tangent):
-        if code == 0:
-            if with_tangent:
-                Y = Y + dt * (J(x) @ Y)
-            return x + dt * f(x), Y
-        if not with_tangent:
-            a = f(x)
-            b = f(x + 0.5 * dt * a)
-            c = f(x + 0.5 * dt * b)
-            d = f(x + dt * c)
-            return x + dt / 6 * (a + 2 * b + 2 * c + d), Y
-        a, A = f(x), J(x) @ Y
-        x2, Y2 = x + 0.5 * dt * a, Y + 0.5 * dt * A
-        b, B = f(x2), J(x2) @ Y2
-        x3, Y3 = x + 0.5 * dt * b, Y + 0.5 * dt * B
-        c, C = f(x3), J(x3) @ Y3
-        x4, Y4 = x + dt * c, Y + dt * C
-        d, D = f(x4), J(x4) @ Y4
-        return x + dt / 6 * (a + 2 * b + 2 * c + d), Y + dt / 6 * (A + 2 * B + 2 * C + D)
-
-    start = time.perf_counter()
-    bar = _progress(n_tr + n_trt + n_ons, progress, f"Lyapunov ODE n={n} k={k}")
-    n_iter = 0
-
-    def check(x, where):
-        if not np.all(np.isfinite(x)):
-            raise ConvergenceError(f"the state became non-finite during {where}; reduce dt",
-                                   t_steps=n_iter)
-
-    for _ in range(n_tr):
-        for _ in range(steps):
-            x, Y = step(x, Y, False)
-            n_iter += 1
-        check(x, "the transient")
-        if bar:
-            bar.update(1)
-    for _ in range(n_trt):
-        for _ in range(steps):
-            x, Y = step(x, Y, True)
-            n_iter += 1
-        check(x, "the tangent transient")
-        Y, _ = np.linalg.qr(Y)
-        if bar:
-            bar.update(1)
-    sizes = _chunks(n_ons, n_history)
-    blocks, lens, cum, hist_t = [], [], [], []
-    running = np.zeros(k)
-    done = 0
-    tr_sum = 0.0
-    for size in sizes:
-        logsum = np.zeros(k)
-        for _ in range(size):
-            for _ in range(steps):
-                tr_sum += np.trace(J(x)) * dt
-                x, Y = step(x, Y, True)
-                n_iter += 1
-            check(x, "the observation")
-            Q, R = np.linalg.qr(Y)
-            d = np.diag(R)
-            logsum += np.log(np.abs(d))
-            Y = Q * np.sign(d)
-            if bar:
-                bar.update(1)
-        done += size
-        blocks.append(logsum)
-        lens.append(size * t_ons)
-        running = running + logsum
-        cum.append(running / (done * t_ons))
-        hist_t.append(done * t_ons)
-    if bar:
-        bar.close()
-    T = done * t_ons
-    elapsed = time.perf_counter() - start
-    msg = f"{k} exponents over T={T:g} ({method}, dt={dt:g}, t_ons={t_ons:g})"
-    return _finish(np.array(blocks), np.array(lens), np.array(cum), np.array(hist_t), tr_sum / T,
-                   T, t_max, dt, t_ons, method, elapsed, None, x, False, n_iter, msg)
+    Y, _ = np.linalg.qr(rng.standard_normal((n, sched.k)))
+    stepper = OdeStepper(rhs, jac, x, Y, sched)
+    run = run_qr(stepper, sched, n_history=n_history, progress=progress,
+                 desc=f"Lyapunov ODE n={n} k={sched.k}")
+    return _result(run, sched, stepper)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
+from dmft.results import short_repr
+
 from ._network import Network
 
 __all__ = ["autocorrelation", "population_variance", "jacobian", "jacobian_eigenvalues",
@@ -87,7 +89,7 @@ def jacobian_eigenvalues(net: Network, h: np.ndarray) -> np.ndarray:
     return ev[np.argsort(-ev.real, kind="stable")]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FixedPointSearch:
     """Result of :func:`find_fixed_point`.
 
@@ -115,6 +117,8 @@ class FixedPointSearch:
     residual: float
     n_iter: int
     message: str
+
+    __repr__ = short_repr
 
 
 def find_fixed_point(net: Network, h0: np.ndarray, *, tol: float = 1e-10,

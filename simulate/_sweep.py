@@ -228,8 +228,11 @@ class SimulationTask:
 
     ``params`` keys are parameter paths of :func:`dmft.phase.set_parameter` ("gain",
     "gate.bias_mean", ...).  Returns lambda_max (QR method, k = 1,
-    :func:`simulate.lyapunov_spectrum`), its standard error, Delta_0 = <|h|^2/N>_t, and the
-    mean gate value over units and time.
+    :func:`simulate.lyapunov_spectrum`), its standard error, Delta_0 = <|h|^2/N>_t, the
+    mean gate value over units and time, ``phase_code`` (:attr:`dmft.Phase.code` of the
+    simulated phase) and, per the divergence policy of :mod:`simulate`, ``diverged`` (1.0 or
+    0.0) and ``diverged_at`` (``inf`` unless diverged; a diverged run reports lambda_max =
+    Delta_0 = +inf and gate_mean NaN).
     """
 
     ensemble: object
@@ -241,6 +244,7 @@ class SimulationTask:
 
     def __call__(self, params: dict, seed: int) -> dict:
         from dmft._phase import set_parameter
+        from dmft.results import Phase
 
         from ._integrate import integrate
         from ._lyapunov import lyapunov_spectrum
@@ -262,11 +266,14 @@ class SimulationTask:
                        t_transient=self.t_transient * scale,
                        record_every=max(1, int(round(1.0 / self.dt))),
                        seed=seed if ens.noise_std > 0 else None)
-        if tr.diverged:
+        if ly.diverged or tr.diverged:   # the divergence policy: a flag and a time
             return {"lyapunov_max": math.inf, "lyapunov_err": 0.0, "delta0": math.inf,
-                    "gate_mean": math.nan, "diverged": 1.0}
+                    "gate_mean": math.nan, "diverged": 1.0,
+                    "diverged_at": min(ly.diverged_at, tr.diverged_at),
+                    "phase_code": float(Phase.EXPLOSIVE.code)}
         h = tr.h
         out = {"lyapunov_max": float(ly.exponents[0]), "lyapunov_err": float(ly.stderr[0]),
-               "delta0": float(np.mean(h * h)), "diverged": 0.0}
+               "delta0": float(np.mean(h * h)), "diverged": 0.0, "diverged_at": math.inf,
+               "phase_code": float(ly.phase.code)}
         out["gate_mean"] = float(np.mean(net.gate_values(h)))
         return out

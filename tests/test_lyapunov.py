@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 import simulate
-from dmft import Ensemble, Layer
-from dmft.errors import ConvergenceError
+from dmft import Ensemble, Layer, Phase
 from simulate._network import from_weights
 
 
@@ -157,5 +156,38 @@ def test_bad_arguments_and_divergence():
     with pytest.raises(ValueError, match="method"):
         simulate.lyapunov_spectrum(net, method="rk45")
     boom = simulate.sample(Ensemble.node((3.0,), "relu", "identity", leak=False), 30, seed=0)
-    with pytest.raises(ConvergenceError, match="diverged"):
-        simulate.lyapunov_spectrum(boom, 2, t_max=100.0, t_transient=500.0, bound=1e3)
+    res = simulate.lyapunov_spectrum(boom, 2, t_max=100.0, t_transient=500.0, bound=1e3)
+    # divergence policy: flagged, not raised; the time is that of the state alone, which the
+    # state transient integrates exactly like simulate.integrate (same RK4 step, same h0)
+    assert res.diverged and not res.converged and res.phase is Phase.EXPLOSIVE
+    assert "diverged" in res.reason and "the state transient" in res.reason
+    h0 = np.random.default_rng(0).standard_normal(30)
+    ref = simulate.integrate(boom, h0, 600.0, 0.1, bound=1e3, record=False)
+    assert ref.diverged and res.diverged_at == ref.diverged_at < 500.0
+    assert np.all(res.exponents == np.inf) and res.history.shape == (0, 2)   # nothing observed
+
+
+def test_divergence_during_observation_keeps_the_observed_exponents():
+    """dx/dt = x^2 from x0 = 2/3 blows up at t* = 1/x0 = 1.5.  The generic path checks the
+    state once per interval (t_ons = 1): the divergence is detected at t = 2, and the exponent
+    of the one observed interval [0, 1] is exact, (1/1) int_0^1 2 x dt = -2 log(1 - x0) = 2 log 3
+    (RK4 at dt = 0.01: error ~ 1e-9)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        res = simulate.lyapunov_spectrum_ode(lambda x: x * x, lambda x: np.array([[2 * x[0]]]),
+                                             np.array([2 / 3]), t_max=10.0, dt=0.01,
+                                             t_transient=0.0, t_transient_tangent=0.0)
+    assert res.diverged and not res.converged and res.phase is Phase.EXPLOSIVE
+    assert res.diverged_at == 2.0 and "non-finite" in res.reason and "observation" in res.reason
+    assert res.t_max == 1.0 and res.exponents[0] == pytest.approx(2 * np.log(3), abs=1e-7)
+    assert "DIVERGED" in res.message
+
+
+def test_two_trajectory_divergence_is_flagged():
+    boom = simulate.sample(Ensemble.node((3.0,), "relu", "identity", leak=False), 30, seed=0)
+    r = simulate.lyapunov_max_two(boom, t_max=100.0, t_transient=500.0, bound=1e3)
+    assert r.diverged and not r.converged and r.lambda_max == np.inf and float(r) == np.inf
+    # checked at the end of each t_ons = 1 interval: within one interval after the state left
+    # the bound (the state alone, as in simulate.integrate)
+    h0 = np.random.default_rng(0).standard_normal(30)
+    ref = simulate.integrate(boom, h0, 600.0, 0.1, bound=1e3, record=False)
+    assert ref.diverged_at <= r.diverged_at <= ref.diverged_at + 1.0

@@ -19,3 +19,14 @@ def test_cli_json_and_plot(tmp_path, capsys):
 def test_cli_bad_k(capsys):
     assert main(["lyapunov", "--n", "10", "--k", "20", "--t", "5", "--no-progress"]) == 2
     assert "k must" in capsys.readouterr().err
+
+
+def test_cli_explosive_network_is_one_line_and_exit_1(capsys):
+    # a non-leaky linear flow of gain 3 grows like e^{~3 t}: rms(h) > 1e6 within the transient
+    rc = main(["lyapunov", "--layers", "identity", "--gain", "3", "--non-leaky", "--n", "30",
+               "--k", "2", "--t", "20", "--transient", "50", "--no-progress"])
+    cap = capsys.readouterr()
+    assert rc == 1 and cap.out == ""
+    lines = cap.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gnode lyapunov: error: the state diverged")
+    assert "Traceback" not in cap.err

@@ -9,18 +9,33 @@ import pytest
 from scipy import integrate, linalg, optimize
 
 from dmft import Ensemble, sampled, sampled_two_time, stationary
-from dmft._sampled import (
-    _heun_linear,
-    _heun_linear_serial,
-    _tangent_heun,
-    _tangent_heun_serial,
-    heun_linear_reference,
-    sample_stationary_gp,
-)
+from dmft._sampled import sample_stationary_gp
+from dmft._sampled.gp import CausalGP
+from dmft._sampled.site import heun_linear as _heun_linear
+from dmft._sampled.site import heun_linear_serial as _heun_linear_serial
+from dmft._sampled.site import tangent_heun as _tangent_heun
+from dmft._sampled.site import tangent_heun_serial as _tangent_heun_serial
 from dmft.errors import ConvergenceError
 from dmft.kernels import dkernel, kernel
 
 FAST = dict(n_paths=400, lyapunov_iter=8)
+
+
+def heun_linear_reference(a, b, noise, dt, y0):
+    """Pure-numpy stochastic Heun for dy/dt = -a_k y + b_k + noise (the compiled kernels'
+    scheme written out with whole-array operations), the reference of the kernel tests."""
+    P, n = a.shape
+    out = np.empty((P, n))
+    y = np.array(y0, dtype=float)
+    out[:, 0] = y
+    for k in range(n - 1):
+        f0 = -a[:, k] * y + b[:, k]
+        w = noise[:, k] if noise.shape[0] else 0.0
+        yp = y + dt * f0 + w
+        f1 = -a[:, k + 1] * yp + b[:, k + 1]
+        y = y + 0.5 * dt * (f0 + f1) + w
+        out[:, k + 1] = y
+    return out
 
 
 def test_heun_kernel_matches_numpy_reference():
@@ -230,6 +245,29 @@ def test_non_convergence_raises():
 def test_explosive_is_a_phase_not_nan():
     r = sampled(Ensemble.node(2.0, output="identity"), n_paths=50, lyapunov=False)
     assert r.phase == "explosive" and r.lyapunov_max == math.inf
+    # the divergence policy of simulate: flag, time along the paths, reason; not converged
+    assert r.diverged and not r.converged and "explosive" in r.reason
+    n_steps = int(round((20.0 + 60.0) / 0.05))            # burn_in + measure, default dt
+    assert 0 < r.diverged_at <= n_steps * r.dt
+
+
+def test_two_time_explosive_is_returned_with_the_window_before():
+    """A non-leaky linear flow (identity, g = 2) explodes: the closed two-time theory
+    (dmft.two_time) gives C(t, t) growing exponentially.  The sampled construction stops at the
+    first grid time where a path of h or of the replica difference y leaves |.| <= 1e8 and
+    returns the window before it (divergence policy): at the last time kept every path is
+    below 1e8, so sqrt(C(t, t)) (an rms over those paths) is too."""
+    from dmft import Phase, two_time
+    ens = Ensemble.node(2.0, output="identity", leak=False)
+    assert two_time(ens, 5.0, 0.1, 1.0).growth_law == "exponential"
+    r = sampled_two_time(ens, 15.0, dt=0.1, n_paths=64, n_replicas=2, seed=0)
+    assert r.phase is Phase.EXPLOSIVE and r.diverged and not r.converged
+    assert r.lyapunov_max == math.inf and "diverged" in r.reason
+    m = r.times.size
+    assert 2 < m < 151 and r.diverged_at == pytest.approx(r.times[-1] + 0.1, abs=1e-12)
+    assert r.correlation.shape == (m, m) and np.all(np.isfinite(r.correlation))
+    assert np.sqrt(r.correlation[-1, -1]) < 1e8 and np.all(np.isfinite(r.distance))
+    assert r.n_iter == m - 1 and r.gate_mean.shape == (m,)
 
 
 def _simulate_gated(ens, n, seeds, te):
@@ -322,10 +360,9 @@ def test_two_time_no_gate_limit_reproduces_closed_two_time(ens, ref):
 def test_two_time_causal_gp_has_target_covariance():
     # the row-by-row Cholesky construction reproduces a known covariance (smooth kernel at a
     # small step, where the nugget matters): 20000 paths, errors <= sqrt(2 / 20000) per entry
-    from dmft._sampled import _CausalGP
     t = np.arange(60) * 0.05
     cov = 0.2 + np.exp(-0.5 * (t[:, None] - t[None, :]) ** 2)
-    gp = _CausalGP(60, np.random.default_rng(0).standard_normal((60, 20000)))
+    gp = CausalGP(60, np.random.default_rng(0).standard_normal((60, 20000)))
     x = np.array([gp.row(k, cov[k, :k + 1]) for k in range(60)])
     emp = x @ x.T / 20000
     np.testing.assert_allclose(emp[::10, ::10], cov[::10, ::10], atol=5 * math.sqrt(2 / 20000)

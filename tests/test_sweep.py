@@ -188,3 +188,21 @@ def test_sigkilled_sweep_resumes_without_recomputing_or_losing(tmp_path):
         for b in (0.5, 1.5):
             for s in (0, 1):
                 assert float(ds["value"].sel(a=a, b=b, seed=s)) == _expected(a, b, s)
+
+
+def test_simulation_task_reports_divergence_by_flag_and_time():
+    """Divergence policy: an explosive network is a result of the task (flag, time, +inf and
+    the EXPLOSIVE phase code), not an error recorded by the sweep; a stable one is not."""
+    import simulate
+    from dmft import Ensemble, Phase
+
+    boom = simulate.SimulationTask(Ensemble.node((3.0,), "relu", "identity", leak=False), n=30,
+                                   t_max=20.0, t_transient=10.0)
+    out = boom({}, 0)
+    assert out["diverged"] == 1.0 and out["lyapunov_max"] == math.inf
+    assert 0 < out["diverged_at"] < 30.0 and out["phase_code"] == Phase.EXPLOSIVE.code
+    calm = simulate.SimulationTask(Ensemble.elman(0.5), n=30, t_max=20.0, t_transient=10.0)
+    out = calm({}, 0)
+    # rho = 0.5: a stable fixed point, lambda_max ~ rho - 1 = -0.5 (THEORY.md section 3)
+    assert out["diverged"] == 0.0 and out["diverged_at"] == math.inf
+    assert out["lyapunov_max"] < 0 and out["phase_code"] == Phase.FIXED_POINT.code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ._common import add_flow_arguments, ensemble_from_args, print_json
 
@@ -11,7 +12,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "lyapunov", help="Lyapunov spectrum of a sampled network (QR method, numba)",
         description="Sample one network of the ensemble and compute its k largest Lyapunov "
-                    "exponents (THEORY.md section 7).")
+                    "exponents (THEORY.md section 7). A network whose state diverges "
+                    "(explosive, or dt too large) prints one line on stderr and exits with "
+                    "status 1.")
     add_flow_arguments(p, default_layers="tanh", default_gain="3")
     p.add_argument("--n", type=int, default=500, help="phase-space dimension N (default 500)")
     p.add_argument("--k", type=int, default=None, help="number of exponents (default N)")
@@ -34,6 +37,9 @@ def _run(args: argparse.Namespace) -> int:
     res = simulate.lyapunov_spectrum(net, args.k, t_max=args.t, dt=args.dt, method=args.method,
                                      t_ons=args.t_ons, t_transient=args.transient,
                                      seed=args.seed, progress=not args.no_progress)
+    if res.diverged:   # an explosive network: one line, exit status 1 (no traceback)
+        print(f"gnode lyapunov: error: {res.reason}", file=sys.stderr)
+        return 1
     summary = {
         "ensemble": ens.describe(), "n": args.n, "k": res.k, "method": res.method,
         "t_max": res.t_max, "dt": res.dt, "t_ons": res.t_ons,
