@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, special
+from scipy import optimize
 
 from .ensemble import Ensemble
 from .errors import ConvergenceError
@@ -198,10 +198,11 @@ def _gate_stats(ens: Ensemble, q: float):
         return 1.0, (ens.tau,) * 3
     qq = q if math.isfinite(q) else float(_Q_SCAN[-1])
     sd = math.sqrt(g.gain ** 2 * qq + g.bias_std ** 2)
-    mean = float(gaussian_mean(special.expit, g.bias_mean, sd * sd))
+    sigmoid = get_activation("sigmoid").fn
+    mean = float(gaussian_mean(sigmoid, g.bias_mean, sd * sd))
     # tau / sigmoid(z) is monotone decreasing in z: quantiles map through directly.
     zq = g.bias_mean + sd * np.array([1.2815515655446004, 0.0, -1.2815515655446004])
-    ts = tuple(float(ens.tau / special.expit(z)) for z in zq)
+    ts = tuple(float(ens.tau / sigmoid(z)) for z in zq)
     return mean, ts
 
 

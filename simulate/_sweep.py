@@ -226,7 +226,7 @@ def load_sweep(store: str | os.PathLike):
 class SimulationTask:
     """A picklable sweep task: finite-N simulation of ``ensemble`` with the grid's parameters.
 
-    ``params`` keys are parameter paths of :func:`dmft.phase.set_parameter` ("gain",
+    ``params`` keys are parameter paths of :func:`dmft.ensemble.set_parameter` ("gain",
     "gate.bias_mean", ...).  Returns lambda_max (QR method, k = 1,
     :func:`simulate.lyapunov_spectrum`), its standard error, Delta_0 = <|h|^2/N>_t, the
     mean gate value over units and time, ``phase_code`` (:attr:`dmft.Phase.code` of the
@@ -243,7 +243,7 @@ class SimulationTask:
     extra: dict = field(default_factory=dict)
 
     def __call__(self, params: dict, seed: int) -> dict:
-        from dmft._phase import set_parameter
+        from dmft.ensemble import set_parameter
         from dmft.results import Phase
 
         from ._integrate import integrate
