@@ -76,10 +76,17 @@ def public_names(package: str) -> list[str]:
 
 def _api(match: re.Match) -> str:
     package = match.group(1)
-    blocks = [f"::: {package}\n    options:\n      members: false\n      show_root_heading: false"]
-    blocks += [f"::: {package}.{name}" for name in public_names(package)]
-    return "\n\n".join(blocks) + "\n"
+    return "\n\n".join(f"::: {package}.{name}" for name in public_names(package)) + "\n"
 
 
 def on_page_markdown(markdown, page, config, files, **kwargs):
     return _API.sub(_api, _MARK.sub(_expand, markdown))
+
+
+# Sphinx roles in the numpy-style docstrings (":func:`x`") are not Markdown: mkdocstrings renders
+# them as ":func:" followed by the code span.  The role prefix is dropped; the code span stays.
+_ROLE = re.compile(r":(?:func|meth|class|mod|attr|data|exc|obj):(?=<code>)")
+
+
+def on_page_content(html, page, config, files, **kwargs):
+    return _ROLE.sub("", html)
