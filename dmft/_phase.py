@@ -1,4 +1,4 @@
-"""Phase diagrams over two ensemble parameters (THEORY.md sections 3, 4 and 6).
+"""Phase diagrams over two ensemble parameters (docs/theory.md sections 3, 4 and 6).
 
 Each grid point is one ensemble; what is computed there depends on what the theory allows:
 

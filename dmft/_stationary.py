@@ -1,4 +1,4 @@
-"""Stationary chaos of leaky non-gated nODEs: the generalized SCS theory (THEORY.md section 4).
+"""Stationary chaos of leaky non-gated nODEs: the generalized SCS theory (docs/theory.md section 4).
 
 With s the lag in units of tau, the autocorrelation Delta(s) = <h_i(t) h_i(t + s)> obeys
 
@@ -94,7 +94,7 @@ class StationaryResult:
         = q*, lambda_max = 0), DRIVEN_STABLE (noise-driven, lambda_max <= 0) or EXPLOSIVE
         (unbounded flow beyond rho = 1); see :class:`dmft.Phase`.
     rho : float
-        Spectral radius of the flow Jacobian at the fixed point (THEORY.md section 3).
+        Spectral radius of the flow Jacobian at the fixed point (docs/theory.md section 3).
     converged, residual, n_iter, message
         residual = |V(Delta_inf) - V(Delta_0) - sigma^4/8| / Delta_0^2 (eq. 4.3).
     """
@@ -140,7 +140,7 @@ def _scope(ens: Ensemble) -> tuple[float, float]:
 
     A constant gate gamma = sigmoid(mu_z) (g_z = sigma_z = g_xz = 0) is a change of time unit:
     tau dh = gamma (-h + F) dt + sigma sqrt(tau) dW is tau' dh = (-h + F) dt + sigma' sqrt(tau') dW
-    with tau' = tau / gamma and sigma' = sigma / sqrt(gamma) (THEORY.md section 6, exact check).
+    with tau' = tau / gamma and sigma' = sigma / sqrt(gamma) (docs/theory.md §6, exact check).
     """
     if not isinstance(ens, Ensemble):
         raise TypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
@@ -494,7 +494,7 @@ def stationary(ens: Ensemble, *, n_kernel: int = 24, n_lags: int = 2000, rtol: f
                zero_mode_tol: float = 1e-5) -> StationaryResult:
     """Stationary state of a leaky, non-gated nODE: Delta_0, Delta(s), lambda_max (section 4).
 
-    Solves eqs. 4.1-4.4 of the module docstring (THEORY.md section 4): the energy condition
+    Solves eqs. 4.1-4.4 of the module docstring (docs/theory.md section 4): the energy condition
     V(Delta_inf) - V(Delta_0) = sigma^4 / 8 for Delta_0, the quadrature of the particle's
     trajectory for Delta(s), and the ground state of H = -d_s^2 + 1 - K'(Delta(s)) for
     lambda_max = (sqrt(1 - E_0) - 1) / tau.

@@ -1,4 +1,4 @@
-"""Two-time DMFT of non-gated nODEs: transients, non-leaky flows, noise (THEORY.md section 5).
+"""Two-time DMFT of non-gated nODEs: transients, non-leaky flows, noise (docs/theory.md section 5).
 
 C(t, s) = <h_i(t) h_i(s)> closes on itself because F(h) is Gaussian with covariance
 K(t, s) = K_F(C(t, t), C(s, s), C(t, s)):
@@ -20,7 +20,7 @@ exact cell recursion
 with Kbar the e-weighted mean of K over the cell.  ``scheme="heun"`` takes Kbar as the mean of the
 four corners (predictor: the lower-left corner), second order in dt; ``scheme="euler"`` is the
 network h_{n+1} = a h_n + dt F(h_n)/tau + noise with a = 1 - lam dt/tau, b = dt/tau, Kbar =
-K_{n,m} (THEORY.md's exact recursion for the Euler-discretized network; first order).
+K_{n,m} (the exact recursion of docs/theory.md §5 for the Euler-discretized network; first order).
 
 Non-leaky bounded flows grow ballistically, not diffusively.  With lam = 0 and |F| bounded,
 (5.1) reads tau^2 d_t d_s C = K(C(t,t), C(s,s), C(t,s)).  As C(t,t) grows the preactivations
@@ -297,7 +297,7 @@ def two_time(ens: Ensemble, t_max: float, dt: float, q0: float, *, scheme: str =
         Initial variance C(0, 0).
     scheme : {"heun", "euler"}
         "heun": exponential integrator with a trapezoidal cell mean, error O(dt^2).
-        "euler": the exact recursion of the Euler-discretized network (THEORY.md section 5).
+        "euler": the exact recursion of the Euler-discretized network (docs/theory.md section 5).
     derivative : bool
         Also store dK/dc on the grid.
 

@@ -1,6 +1,6 @@
 """The random-network ensemble of gated neural ODEs: the single source of truth.
 
-A gated neural ODE (gnODE) with phase-space dimension N (THEORY.md section 1)::
+A gated neural ODE (gnODE) with phase-space dimension N (docs/theory.md section 1)::
 
     tau dh/dt = G(h, x) * ( -lam h + F(h, x) ) + noise_std * sqrt(tau) * xi(t)
 
@@ -166,7 +166,7 @@ class Weights:
 
 @dataclass(frozen=True)
 class Ensemble:
-    """A random gated-nODE ensemble (THEORY.md section 1).
+    """A random gated-nODE ensemble (docs/theory.md section 1).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Gaussian kernels of the registered activations (THEORY.md section 2).
+"""Gaussian kernels of the registered activations (docs/theory.md section 2).
 
 The activations themselves (numpy, closed-form, numba and torch forms) are the table of
 :mod:`dmft.activations`; its registry functions are re-exported here.
@@ -250,7 +250,7 @@ def flow_kernel(flow: Ensemble | Sequence[Layer], q1: ArrayLike, q2: ArrayLike, 
                 n_quad: int | None = None, n_quad_diag: int | None = None) -> FlowKernel:
     """Output kernel of the flow F for inputs with second moments (q1, q2, c).
 
-    Implements THEORY.md section 2: for each layer l,
+    Implements docs/theory.md section 2: for each layer l,
     (q, q', c) -> (g_l^2 q + s_l^2, g_l^2 q' + s_l^2, g_l^2 c + s_l^2) then through phi_l,
     and dK_F/dc = prod_l g_l^2 E[phi_l'(u^l) phi_l'(u'^l)].
 

@@ -1,4 +1,4 @@
-"""Fixed point, stability and critical initialization (THEORY.md section 3).
+"""Fixed point, stability and critical initialization (docs/theory.md section 3).
 
 Leaky ensembles: the fixed point h* = F(h*) has variance q* = |h*|^2/N solving
 
@@ -207,7 +207,7 @@ def _gate_stats(ens: Ensemble, q: float):
 
 
 def fixed_point(ens: Ensemble, *, xtol: float = 1e-14) -> FixedPoint:
-    """Fixed point statistics and stability of an ensemble (THEORY.md section 3).
+    """Fixed point statistics and stability of an ensemble (docs/theory.md section 3).
 
     Parameters
     ----------

@@ -1,5 +1,5 @@
 """Symbolic derivations (sympy) of the closed forms used in :mod:`dmft.kernels` and
-:mod:`dmft.static` (THEORY.md sections 2 and 3).
+:mod:`dmft.static` (docs/theory.md sections 2 and 3).
 
 What is derived here rather than typed in:
 
@@ -111,7 +111,7 @@ def price_residual(name: str) -> sp.Expr:
 
 
 def critical_gain_product(activations: Sequence[str]) -> sp.Expr:
-    """prod_l g_l at rho = 1 for a zero-bias flow with h* = 0 (THEORY.md section 3)."""
+    """prod_l g_l at rho = 1 for a zero-bias flow with h* = 0 (docs/theory.md section 3)."""
     acts = tuple(activations)
     if not acts:
         raise ValueError("activations must name at least one layer")

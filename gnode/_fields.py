@@ -1,4 +1,4 @@
-"""Vector fields of gated neural ODEs (THEORY.md section 1) as torch modules.
+"""Vector fields of gated neural ODEs (docs/theory.md section 1) as torch modules.
 
 :class:`GatedField` is the right-hand side of
 
@@ -57,7 +57,7 @@ def _check_widths(name: str, widths) -> tuple[int, ...]:
 
 
 class GatedField(nn.Module):
-    """Right-hand side of ``tau dh/dt = G(h, x) * (-lam h + F(h, x))`` (THEORY.md section 1).
+    """Right-hand side of ``tau dh/dt = G(h, x) * (-lam h + F(h, x))`` (docs/theory.md section 1).
 
     Parameters
     ----------

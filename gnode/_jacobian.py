@@ -1,4 +1,4 @@
-"""Jacobians, fixed points and the spectral radius of a model's flow (THEORY.md section 3).
+"""Jacobians, fixed points and the spectral radius of a model's flow (docs/theory.md section 3).
 
 At a fixed point h* of ``tau dh/dt = G (-lam h + F)`` (F(h*) = lam h*) the Jacobian is
 J = diag(G*) (-lam I + J_F) / tau with J_F = dF/dh; the theory's spectral radius rho is that of
@@ -150,7 +150,7 @@ def spectral_radius(model, x: torch.Tensor | None = None, *,
                     h0: torch.Tensor | None = None, seed: int = 0) -> float:
     """max |eig(dF/dh)| at the model's fixed point (zero input unless ``x`` is given).
 
-    Compare with the theory's rho (THEORY.md eq. 3.2): at width N the edge of the eigenvalue
+    Compare with the theory's rho (docs/theory.md eq. 3.2): at width N the edge of the eigenvalue
     disk fluctuates by O(sqrt(log N / N)).
 
     A ReLU flow is not differentiable at h* = 0 (zero biases): F is then positively homogeneous

@@ -1,9 +1,9 @@
-"""Initialization of gnODE models from the mean-field theory (THEORY.md section 3).
+"""Initialization of gnODE models from the mean-field theory (docs/theory.md section 3).
 
 One source of truth: a model's architecture is described as a :class:`dmft.Ensemble`
 (:func:`ensemble_of`), the theory finds the gains that put the flow Jacobian's spectral radius
 
-    rho^2 = prod_l g_l^2 E[phi_l'(u^l)^2]                                    (THEORY.md 3)
+    rho^2 = prod_l g_l^2 E[phi_l'(u^l)^2]                                    (docs/theory.md §3)
 
 at the target (:func:`dmft.critical_gain`), and the weights are redrawn from that ensemble with
 its own sampler (:meth:`dmft.Ensemble.sample`), so that a model and ``simulate`` get the same
@@ -104,7 +104,7 @@ def ensemble_of(model, *, gains: float | Sequence[float] | None = None,
     mu_z = mean(b_z), sigma_z = std(b_z), g_x = rms(U) sqrt(D).
 
     A gate with hidden layers is not part of the ensemble (``gate=None``): the theory's
-    fixed point and critical gains do not depend on the gate (THEORY.md section 3).
+    fixed point and critical gains do not depend on the gate (docs/theory.md section 3).
 
     Parameters
     ----------
@@ -232,7 +232,7 @@ def critical_(model, rho: float = 1.0, *, seed: int | np.random.Generator,
     """Redraw a model's weights from the ensemble whose flow Jacobian has spectral radius rho.
 
     ``ens = ensemble_of(model, **ensemble_kw)``; the theory's factor c (:func:`dmft.critical_gain`,
-    THEORY.md section 3) scales every flow gain; the weights are redrawn with
+    docs/theory.md section 3) scales every flow gain; the weights are redrawn with
     :func:`from_ensemble_` from ``ens.scaled(c)``.  rho = 1 is the critical initialization of
     a leaky model (stable for rho < 1, chaotic/explosive above).
 
@@ -261,7 +261,7 @@ def critical_(model, rho: float = 1.0, *, seed: int | np.random.Generator,
         warnings.warn(
             "non-leaky model: the Jacobian diag(G*) J_F at the fixed point has eigenvalues "
             "filling a disk centred at 0, so about half have positive real part for any "
-            "nonzero initialization (THEORY.md section 3); no initialization makes it stable. "
+            "nonzero initialization (docs/theory.md section 3); no initialization makes it stable. "
             f"rho = {rho} sets the disk's radius only.", StabilityWarning, stacklevel=2)
     ens = ensemble_of(model, **ensemble_kw)
     ens_c = ens.scaled(dmft.critical_gain(ens, rho=rho))

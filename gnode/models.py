@@ -1,4 +1,4 @@
-"""Sequence models built on gated neural ODEs (THEORY.md section 1), batch-first.
+"""Sequence models built on gated neural ODEs (docs/theory.md section 1), batch-first.
 
 Every model maps inputs x of shape (B, T, D) to a :class:`Trajectory`: the readout
 y_k = W_out h((k+1) dt) + b_out of shape (B, T, O), the states and the final state.  The vector

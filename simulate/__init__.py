@@ -1,4 +1,4 @@
-"""Finite-N simulation of gated neural ODEs with numba (THEORY.md sections 1, 7).
+"""Finite-N simulation of gated neural ODEs with numba (docs/theory.md sections 1, 7).
 
 ==========================  =====================================================================
 ``sample``                  draw a finite-N realization of a ``dmft.Ensemble`` -> ``Network``

@@ -1,6 +1,6 @@
 """Fixed-step integration of finite-N networks (Euler / Euler-Maruyama and RK4).
 
-Equation (THEORY.md section 1, the ensemble's noise convention)::
+Equation (docs/theory.md section 1, the ensemble's noise convention)::
 
     tau dh = G(h) (-lam h + F(h)) dt + noise_std sqrt(tau) dW
 
@@ -276,6 +276,10 @@ def integrate_batch(nets: Sequence[Network], h0: np.ndarray, t_max: float, dt: f
                     parallel: bool = True) -> Trajectory:
     """Integrate R realizations of one ensemble in parallel (numba ``prange`` over them).
 
+    Parameters not listed are as in :func:`integrate`. Arrays of the result have a leading
+    axis R (``diverged`` and ``diverged_at`` too: ``inf`` for the realizations that did not
+    diverge).
+
     Parameters
     ----------
     nets : sequence of Network
@@ -285,9 +289,6 @@ def integrate_batch(nets: Sequence[Network], h0: np.ndarray, t_max: float, dt: f
         Noise seed; realization r uses ``SeedSequence(seed).spawn(R)[r]``.
     parallel : bool
         Run realizations on all cores (numba threads).
-
-    Other parameters as in :func:`integrate`. Arrays of the result have a leading axis R
-    (``diverged`` and ``diverged_at`` too: ``inf`` for the realizations that did not diverge).
     """
     return _run_batch(nets, h0, t_max, dt, method=method, record_every=record_every,
                       record=record, t_transient=t_transient, seed=seed, bound=bound,

@@ -1,4 +1,4 @@
-"""Lyapunov spectra by the QR (Benettin-Geist) method, THEORY.md section 7.
+"""Lyapunov spectra by the QR (Benettin-Geist) method, docs/theory.md section 7.
 
 The state h and k tangent vectors Q = [q_1 ... q_k] are evolved together,
 

@@ -1,11 +1,11 @@
 """Finite-N realizations of an ensemble and the numba kernels of their vector field.
 
-A realization of :class:`dmft.Ensemble` (THEORY.md section 1) with the input set to zero::
+A realization of :class:`dmft.Ensemble` (docs/theory.md section 1) with the input set to zero::
 
     tau dh/dt = f(h) * tau = G(h) * ( -lam h + F(h) ),     G(h) = sigmoid(W_z h + b_z)
     u^1 = W^0 h + b^0,  s^l = phi_l(u^l),  u^{l+1} = W^l s^l + b^l,  F = phi_L(u^L)
 
-and its Jacobian (THEORY.md section 3, at any state, not only at a fixed point)::
+and its Jacobian (docs/theory.md section 3, at any state, not only at a fixed point)::
 
     J = (1/tau) [ diag(G) (-lam I + J_F) + diag(G (1 - G) r) W_z ],   r = -lam h + F
     J_F = D_L W^{L-1} ... D_1 W^0,    D_l = diag(phi_l'(u^l))
@@ -154,7 +154,7 @@ def sample(ens: Ensemble, n: int, *, seed: int | np.random.Generator) -> Network
     Parameters
     ----------
     ens : Ensemble
-        The ensemble (THEORY.md section 1). Inputs, if any, are held at x = 0.
+        The ensemble (docs/theory.md section 1). Inputs, if any, are held at x = 0.
     n : int
         Phase-space dimension N >= 1.
     seed : int or numpy.random.Generator
@@ -354,7 +354,7 @@ def _phi_block(Z, r, p, out, work, xt, yt, want_tr=True, h_step=0.0):
     (``out`` may be ``Z`` itself: each element is read before it is written), which saves the
     Euler step a second pass over the (N, c) block.
 
-    With ``want_tr`` and a one-layer flow the trace (THEORY.md section 7) comes from the same pass,
+    With ``want_tr`` and a one-layer flow the trace (docs/theory.md §7) comes from the same pass,
     tr J = (1/tau) sum_i [G_i (phi'(u_i) W_ii - lam) + G_i (1 - G_i) r_i (W_z)_ii]
     (G = 1, no gate term without a gate); deeper flows, and calls without ``want_tr``, return
     NaN (deeper flows: see :func:`_trace_jacobian`).
@@ -428,7 +428,7 @@ def _phi_block(Z, r, p, out, work, xt, yt, want_tr=True, h_step=0.0):
 
 @njit(cache=True)
 def _trace_jacobian(h, r, p):
-    """tr J(h) (THEORY.md section 7).
+    """tr J(h) (docs/theory.md section 7).
 
     One layer: tr J_F = sum_i phi'(u_i) W_ii from the stored diagonal, O(N). Deeper flows: the
     chain D_{L-1} W^{L-2} ... D_1 W^0 is formed (O(N^3) for L >= 3) and the last layer contracted

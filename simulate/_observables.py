@@ -1,7 +1,7 @@
 """Observables of finite-N simulations: population autocorrelation, variance, Jacobian spectra,
 fixed points.
 
-Population autocorrelation (THEORY.md section 4, the finite-N estimator of Delta(s))::
+Population autocorrelation (docs/theory.md section 4, the finite-N estimator of Delta(s))::
 
     Delta(s) = < (1/N) sum_i h_i(t) h_i(t + s) >_t
 

@@ -1,4 +1,4 @@
-"""The QR (Benettin-Geist) driver shared by both Lyapunov paths (THEORY.md section 7).
+"""The QR (Benettin-Geist) driver shared by both Lyapunov paths (docs/theory.md section 7).
 
 Contract
 --------

@@ -37,7 +37,7 @@ def run_example(name: str, tmp_path: Path) -> dict:
 def test_critical_init(tmp_path):
     r = run_example("critical_init", tmp_path)
     c = r["critical_gain"]
-    # closed forms (THEORY.md 3): tanh L = 1 -> g_c = 1 (both the Elman and, with zero biases,
+    # closed forms (docs/theory.md §3): tanh L = 1 -> g_c = 1 (both the Elman and, with zero biases,
     # the gnODE's tanh-tanh flow: rho^2 = g0^2 g1^2 tanh'(0)^4 at h* = 0); ReLU + linear output
     # with small biases -> g0 g1 ~ sqrt 2, the common factor 2^(1/4) (biases 0.1 move it by
     # O(sigma_b^2 / q) ~ 1 %).
@@ -99,7 +99,7 @@ def test_nonleaky(tmp_path):
 
 def test_phase_diagram(tmp_path):
     r = run_example("phase_diagram", tmp_path)
-    # g = 0.5 without bias: fixed point, lambda_max = rho - 1 = -0.5 exactly (THEORY.md 3)
+    # g = 0.5 without bias: fixed point, lambda_max = rho - 1 = -0.5 exactly (docs/theory.md §3)
     assert r["lyapunov_g0.5_b0"] == pytest.approx(-0.5, abs=1e-9)
     assert r["critical_gain_b0"] == pytest.approx(1.0, abs=1e-6)
     assert r["critical_gain_b1"] > 1.2  # biases push the transition to larger gain

@@ -1,4 +1,4 @@
-"""Critical initialization of gnode models from dmft (THEORY.md section 3).
+"""Critical initialization of gnode models from dmft (docs/theory.md section 3).
 
 Finite-size facts used for the tolerances (N = 512):
 - the outer radius of the eigenvalue disk is sqrt(tr(J_F J_F^T) / N) (single-ring theorem);

@@ -1,4 +1,4 @@
-"""Lyapunov spectra (QR method, THEORY.md section 7): invariants and known systems."""
+"""Lyapunov spectra (QR method, docs/theory.md section 7): invariants and known systems."""
 
 import numpy as np
 import pytest

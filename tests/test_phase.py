@@ -24,7 +24,7 @@ def test_parameter_paths():
 
 
 def test_fixed_point_side_is_closed_form():
-    # leaky, non-gated, rho < 1: lambda_max = rho - 1 (disk edge, THEORY.md section 3)
+    # leaky, non-gated, rho < 1: lambda_max = rho - 1 (disk edge, docs/theory.md section 3)
     ds = phase_diagram(Ensemble.elman(1.0), x=("gain", [0.3, 0.9]))
     np.testing.assert_allclose(ds.lyapunov_max.values, [-0.7, -0.1], atol=1e-12)
     assert list(ds.phase.values) == ["fixed point", "fixed point"]
@@ -40,7 +40,7 @@ def test_closed_theory_for_chaotic_nongated_uses_stationary():
 
 
 def test_gated_boundary_stays_where_static_puts_it():
-    # the gate does not move the fixed point's stability boundary (THEORY.md section 3):
+    # the gate does not move the fixed point's stability boundary (docs/theory.md section 3):
     # for every gate bias, the phase flips between the two gains bracketing critical_gain,
     # and lambda_max has the matching sign (sampled theory)
     ens = Ensemble.mgru(1.0, gate_gain=1.0, gate_bias_mean=0.0)

@@ -55,7 +55,7 @@ def test_two_error_rule(lam, err, noise, want):
 
 
 def test_critical_means_rho_one_and_driven_is_its_own_phase():
-    # rho = g exactly for a bias-free tanh flow (q* = 0, phi'(0) = 1; THEORY.md section 3)
+    # rho = g exactly for a bias-free tanh flow (q* = 0, phi'(0) = 1; docs/theory.md section 3)
     assert dmft.fixed_point(Ensemble.elman(1.0)).phase is Phase.CRITICAL
     assert dmft.stationary(Ensemble.elman(1.0)).phase is Phase.CRITICAL
     # Schuecker et al. 2018: strong noise suppresses chaos at g = 1.5 (lambda_max <= 0);

@@ -1,4 +1,4 @@
-"""Sampled DMFT (THEORY.md section 6): kernels, exact limits, theory vs simulation."""
+"""Sampled DMFT (docs/theory.md section 6): kernels, exact limits, theory vs simulation."""
 
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ def test_circulant_gp_has_target_covariance():
 
 def _scs_reference(g):
     """Delta_0 (potential method) and lambda_max (Schroedinger ground state) of the SCS tanh
-    network, THEORY.md section 4: an independent route through quadrature kernels."""
+    network, docs/theory.md section 4: an independent route through quadrature kernels."""
     def V(d0):
         D = np.linspace(0, d0, 801)
         return -d0 ** 2 / 2 + integrate.simpson(kernel("tanh", g * g * d0, g * g * d0, g * g * D),
@@ -181,7 +181,7 @@ def test_constant_gate_rescales_time_exactly():
 
 def test_stable_fixed_point_exponent_with_constant_gate():
     # below criticality the fixed point h* = 0 is the stationary state; the replica
-    # difference gives the disk edge gamma (g - 1) (THEORY.md section 3)
+    # difference gives the disk edge gamma (g - 1) (docs/theory.md section 3)
     g, mu = 0.6, 0.5
     gamma = 1 / (1 + math.exp(-mu))
     r = sampled(Ensemble.mgru(g, gate_gain=0.0, gate_bias_mean=mu), seed=0, **FAST)
@@ -199,7 +199,7 @@ def test_reproducible_with_seed():
 
 
 def test_gate_bias_slows_dynamics():
-    # THEORY.md section 6 / issue 5: as mu_z decreases, the gate closes and lambda_max falls
+    # docs/theory.md section 6 / issue 5: as mu_z decreases, the gate closes and lambda_max falls
     # towards 0, while the fixed point's stability boundary (rho) does not move
     base = Ensemble.mgru(2.0, gate_gain=1.0, gate_bias_mean=0.0)
     lams, gates = [], []
@@ -302,7 +302,7 @@ def test_gated_theory_matches_simulation(mu):
         tol = 3 * (np.std(sim, ddof=1) / 2 + th_err) + 0.02 * abs(th)
         assert abs(np.mean(sim) - th) <= tol, (mu, np.mean(sim), th, tol)
     # lambda_max has a large finite-size correction (non-gated Elman g = 2: 0.065 at N = 250
-    # against 0.1125 for N -> inf; THEORY.md section 8: O(1/N)): extrapolate a + b / N by
+    # against 0.1125 for N -> inf; docs/theory.md section 8: O(1/N)): extrapolate a + b / N by
     # weighted least squares over N = 250, 500, 1000 and compare the intercept with the
     # theory within 3 combined standard errors
     x = np.array([1 / n for n in ns])
@@ -321,7 +321,7 @@ def _gamma(mu):
 
 
 @pytest.mark.parametrize("ens, ref", [
-    # non-gated: the closed two-time theory of THEORY.md section 5 is the same problem
+    # non-gated: the closed two-time theory of docs/theory.md section 5 is the same problem
     (Ensemble.elman(2.0), Ensemble.elman(2.0)),
     # a constant gate gamma = sigmoid(-1) is the non-gated flow with tau / gamma (section 6)
     (Ensemble.mgru(2.0, gate_gain=0.0, gate_bias_mean=-1.0),

@@ -23,7 +23,7 @@ def _act(name):
 
 
 def reference_rhs_jac(ens, w, h):
-    """Plain numpy f(h) and J(h) from THEORY.md sections 1 and 3 (independent of the kernels)."""
+    """Plain numpy f(h) and J(h) from docs/theory.md §§1 and 3 (independent of the kernels)."""
     x = h
     JF = np.eye(len(h))
     for layer, W, b in zip(ens.flow, w.flow_weights, w.flow_biases, strict=True):

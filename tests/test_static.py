@@ -28,7 +28,7 @@ from dmft.kernels import get_activation
                                   ["relu", "tanh"]])
 def test_zero_bias_critical_gain_products(acts):
     """prod_l g_l at rho = 1 equals the sympy-derived value; published anchors: tanh 1 (SCS
-    1988), erf sqrt(pi)/2, relu+identity 2^((L-1)/2) (THEORY.md section 3)."""
+    1988), erf sqrt(pi)/2, relu+identity 2^((L-1)/2) (docs/theory.md section 3)."""
     ens = Ensemble(flow=tuple(Layer(1.0, a) for a in acts))
     c = critical_gain(ens)
     expected = float(S.critical_gain_product(acts))
@@ -88,7 +88,7 @@ def _finite_radii(ens, seeds, n=N):
 
 def _check_radius(ens, data, rho):
     """Outer radius (Frobenius form) within its O(1/sqrt N) sampling error; edge within the
-    O(1/sqrt N) finite-size shift of the largest eigenvalue (THEORY.md section 8).
+    O(1/sqrt N) finite-size shift of the largest eigenvalue (docs/theory.md section 8).
 
     Frobenius form: rho_N^2 = (1/N) sum_i D_ii^2 |row_i|^2 averages N_l values of phi'^2 per
     layer, so its relative error is ~ cv / (2 sqrt N_l), cv the coefficient of variation of

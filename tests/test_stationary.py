@@ -1,4 +1,4 @@
-"""Tests of dmft.stationary (THEORY.md section 4): the generalized SCS theory."""
+"""Tests of dmft.stationary (docs/theory.md section 4): the generalized SCS theory."""
 
 from __future__ import annotations
 
@@ -157,7 +157,7 @@ def test_below_critical_fixed_point_and_time_unit():
 
 
 def test_constant_gate_rescales_time():
-    # THEORY.md section 6: a constant gate gamma = sigmoid(mu) gives lambda = gamma lambda(1).
+    # docs/theory.md section 6: a constant gate gamma = sigmoid(mu) gives lambda = gamma lambda(1).
     a = stationary(Ensemble.elman(2.0))
     gate = Gate(gain=0.0, bias_mean=0.4)
     gamma = 1 / (1 + math.exp(-0.4))

@@ -203,6 +203,6 @@ def test_simulation_task_reports_divergence_by_flag_and_time():
     assert 0 < out["diverged_at"] < 30.0 and out["phase_code"] == Phase.EXPLOSIVE.code
     calm = simulate.SimulationTask(Ensemble.elman(0.5), n=30, t_max=20.0, t_transient=10.0)
     out = calm({}, 0)
-    # rho = 0.5: a stable fixed point, lambda_max ~ rho - 1 = -0.5 (THEORY.md section 3)
+    # rho = 0.5: a stable fixed point, lambda_max ~ rho - 1 = -0.5 (docs/theory.md section 3)
     assert out["diverged"] == 0.0 and out["diverged_at"] == math.inf
     assert out["lyapunov_max"] < 0 and out["phase_code"] == Phase.FIXED_POINT.code

@@ -1,8 +1,8 @@
-"""dmft.stationary (THEORY.md section 4) against finite-N simulations (section 8).
+"""dmft.stationary (docs/theory.md section 4) against finite-N simulations (section 8).
 
 Delta_0, the autocorrelation Delta(s) and lambda_max are measured on R realizations at several N;
 the agreement is judged on the N -> infinity extrapolation a + b / N (corrections are O(1/N),
-THEORY.md section 8) with the tolerance set by the measured spread over realizations. No guard:
+docs/theory.md section 8) with the tolerance set by the measured spread over realizations. No guard:
 these tests fail loudly if ``dmft.stationary`` is missing.
 """
 
@@ -40,7 +40,7 @@ def extrapolate(ns, values):
     """Weighted fit value(N) = a + b / N over realizations; returns (a, stderr of a).
 
     Realization-to-realization fluctuations of these self-averaging quantities are O(N^-1/2)
-    (THEORY.md section 8), so their variance is pooled over all N as s^2 / N: with 2-3
+    (docs/theory.md section 8), so their variance is pooled over all N as s^2 / N: with 2-3
     realizations per N a per-N sample variance can be accidentally tiny and would dominate the
     fit. The per-N error is then sqrt(s^2 / (N R_N)).
     """

@@ -1,4 +1,4 @@
-"""Tests of dmft.two_time and dmft.lyapunov_two_replica (THEORY.md section 5)."""
+"""Tests of dmft.two_time and dmft.lyapunov_two_replica (docs/theory.md section 5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Sampling-based DMFT for gated (and noise-driven, and non-leaky) ensembles (THEORY.md section 6).
+"""Sampling-based DMFT for gated (and noise-driven, and non-leaky) ensembles (docs/theory.md §6).
 
 A gated unit is not Gaussian, so the theory does not close on a kernel; instead the single-unit
 equation is solved for many sampled paths of its Gaussian fields::
@@ -7,7 +7,7 @@ equation is solved for many sampled paths of its Gaussian fields::
     u ~ GP(0, Sigma_L[C]),     z ~ GP(mu_z, g_z^2 C + sigma_z^2),   G = sigmoid        (6.2)
 
 with Sigma_L[C] the covariance of the flow's last preactivation obtained from C by the layer maps
-(THEORY.md section 2) and u, z independent.  C is re-estimated from the paths and mixed with
+(docs/theory.md section 2) and u, z independent.  C is re-estimated from the paths and mixed with
 damping until the change is below the Monte Carlo error (Eissfeller & Opper 1992; Roy, Biroli,
 Bunin, Cammarota 2019).
 
@@ -23,11 +23,11 @@ obeys (6.3) with the extra damping -tau lam_max y and stationary fields of covar
 g_z^2 Dt.  For a trial lam the map Dt -> <y y> is linear with leading eigenvalue mu(lam),
 decreasing in lam; lam_max is the root of log mu(lam) = 0, found by damped power iteration on Dt
 and a regression of log mu on lam.  For the non-gated leaky flow this is exactly the
-Schroedinger problem of THEORY.md section 4 (mu = 1 <=> E_0 = 1 - (1 + lam)^2).
+Schroedinger problem of docs/theory.md section 4 (mu = 1 <=> E_0 = 1 - (1 + lam)^2).
 
 Time is measured in units of tau_eff = tau / E[G] (E[G] at the fixed point), so that a constant
 gate gamma rescales time exactly: lam_max(gamma) = gamma lam_max(1), Delta_gamma(s) =
-Delta_1(gamma s) hold to rounding for a common seed (THEORY.md section 6, exact check).
+Delta_1(gamma s) hold to rounding for a common seed (docs/theory.md section 6, exact check).
 
 Layout (each module's docstring states what it takes, returns and guarantees):
 

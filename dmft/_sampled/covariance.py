@@ -191,7 +191,7 @@ def initial_covariance(ens: Ensemble, fp, grid: SampledGrid) -> tuple[np.ndarray
 
 
 def _warm_start(ens, lags, te):
-    """Delta(s) of the non-gated flow (closed theory, THEORY.md section 4) with time rescaled by
+    """Delta(s) of the non-gated flow (closed theory, docs/theory.md §4) with time rescaled by
     the gate, Delta_1(s tau / tau_eff), and its lambda_max tau / tau_eff: exact without a gate,
     a close start with one.  Returns (Delta on ``lags``, lam) or None.
 

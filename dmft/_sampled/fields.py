@@ -1,4 +1,4 @@
-"""The Gaussian fields of the single site and its sampled paths (eqs. 6.1-6.2, THEORY.md 2, 6).
+"""The Gaussian fields of the single site and its sampled paths (docs/theory.md eqs. 6.1-6.2).
 
 Contract
 --------
@@ -67,7 +67,7 @@ def tau_eff(ens: Ensemble) -> float:
 
 
 def last_preactivation(ens: Ensemble, c0: float, c: np.ndarray):
-    """Sigma_L at (C(0), C(0), c) and A = dSigma_L/dc (THEORY.md sections 2 and 6).
+    """Sigma_L at (C(0), C(0), c) and A = dSigma_L/dc (docs/theory.md sections 2 and 6).
 
     Returns (Var u, Sigma_L on ``c``, A on ``c``).  Deep flows evaluate the kernel on at most
     97 points between min(c) and c0 and interpolate.
@@ -89,7 +89,7 @@ def last_preactivation(ens: Ensemble, c0: float, c: np.ndarray):
 
 
 def two_time_row(ens: Ensemble, C: np.ndarray, k: int):
-    """Row k of Sigma_L[C](t_k, t_m) and of A = dSigma_L/dC, m = 0..k (THEORY.md section 2)."""
+    """Row k of Sigma_L[C](t_k, t_m) and of A = dSigma_L/dC, m = 0..k (docs/theory.md section 2)."""
     last = ens.flow[-1]
     g2, s2 = last.gain ** 2, last.bias_std ** 2
     row = C[k, :k + 1]

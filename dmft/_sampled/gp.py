@@ -1,4 +1,4 @@
-"""Gaussian-process path sampling for the sampled DMFT (THEORY.md section 6).
+"""Gaussian-process path sampling for the sampled DMFT (docs/theory.md section 6).
 
 Contract
 --------

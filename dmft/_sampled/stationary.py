@@ -39,7 +39,7 @@ def sampled(ens: Ensemble, *, n_paths: int = 1000, dt: float = 0.05, lag_window:
             workers: int | None = None, seed: int = 0) -> SampledResult:
     """Stationary sampling-based DMFT of a leaky, possibly gated and noise-driven ensemble.
 
-    Iterates eqs. (6.1)-(6.2) (THEORY.md section 6): sample ``n_paths`` paths of (u, z) from
+    Iterates eqs. (6.1)-(6.2) (docs/theory.md section 6): sample ``n_paths`` paths of (u, z) from
     the current Delta(s), integrate the single unit (stochastic Heun, exact drives on the grid),
     re-estimate Delta(s), mix ``Delta <- (1 - damping) Delta + damping Delta_new`` until
     max_s |Delta_new - Delta| <= ``tol`` x its Monte Carlo standard error and the fitted drift
@@ -111,7 +111,7 @@ def sampled(ens: Ensemble, *, n_paths: int = 1000, dt: float = 0.05, lag_window:
 
     References
     ----------
-    THEORY.md section 6; Eissfeller & Opper, PRL 68, 2094 (1992); Roy, Biroli, Bunin,
+    docs/theory.md section 6; Eissfeller & Opper, PRL 68, 2094 (1992); Roy, Biroli, Bunin,
     Cammarota, J. Phys. A 52, 484001 (2019).
     """
     _check_scope(ens)

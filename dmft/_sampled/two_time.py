@@ -80,7 +80,7 @@ def sampled_two_time(ens: Ensemble, t_max: float, *, dt: float = 0.1, q0: float 
 
     References
     ----------
-    THEORY.md sections 5 and 6; Eissfeller & Opper, PRL 68, 2094 (1992).
+    docs/theory.md sections 5 and 6; Eissfeller & Opper, PRL 68, 2094 (1992).
     """
     n, dt, q0, n_corrector, n_replicas, seed = _validate(ens, t_max, dt, q0, n_paths,
                                                          n_corrector, n_replicas, seed)

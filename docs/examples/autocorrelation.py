@@ -1,11 +1,11 @@
 """Autocorrelation Delta(s) and lambda_max against the gain: DMFT against finite-N simulation.
 
-Theory: ``dmft.stationary`` (generalized Sompolinsky-Crisanti-Sommers, THEORY.md section 4):
+Theory: ``dmft.stationary`` (generalized Sompolinsky-Crisanti-Sommers, docs/theory.md section 4):
 Delta(s) from the particle in the potential V, lambda_max = sqrt(1 - E_0) - 1 from the
 Schroedinger ground state.  Simulation: ``simulate.sample`` realizations of the Elman/SCS
 network tau dh/dt = -h + tanh(W h), N units, RK4, Delta(s) by ``simulate.autocorrelation`` and
 lambda_max by ``simulate.lyapunov_spectrum`` (QR method, k = 1).  Finite-N corrections are
-O(1/N) (THEORY.md section 8).
+O(1/N) (docs/theory.md section 8).
 
 Run: python docs/examples/autocorrelation.py [--fast] [--out FILE]
 """

@@ -1,6 +1,6 @@
 """Critical initialization: the gain that puts the flow Jacobian's spectral radius at rho = 1.
 
-Theory (THEORY.md section 3): rho^2 = prod_l g_l^2 E[phi_l'(u^l)^2] at the fixed point;
+Theory (docs/theory.md section 3): rho^2 = prod_l g_l^2 E[phi_l'(u^l)^2] at the fixed point;
 ``dmft.critical_gain`` solves rho = 1.  Simulation: PyTorch models redrawn with
 ``gnode.critical_`` and their finite-N spectral radius ``gnode.spectral_radius`` (Newton fixed
 point, exact Jacobian eigenvalues); the eigenvalues fill the unit disk.

@@ -1,6 +1,6 @@
 """Gating slows the dynamics: adaptive time constants tau / G.
 
-A gate G = sigmoid(W_z h + b_z) multiplies the whole velocity (THEORY.md section 1).  For a
+A gate G = sigmoid(W_z h + b_z) multiplies the whole velocity (docs/theory.md section 1).  For a
 constant gate (g_z = sigma_z = 0) G = gamma = sigmoid(mu_z) rescales time exactly:
 Delta_gamma(s) = Delta_1(gamma s), lambda_max(gamma) = gamma lambda_max(1) (section 6), so the
 theory curve is ``dmft.stationary`` of the ungated flow with its lags divided by gamma.  With a

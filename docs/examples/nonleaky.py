@@ -2,7 +2,7 @@
 
 Leaky: J = diag(G*)(-I + J_F) at the fixed point is stable iff rho < 1.  Non-leaky: J =
 diag(G*) J_F, whose eigenvalues fill a disk centred at 0, so about half of them have positive
-real part for ANY nonzero gain (THEORY.md section 3).  Finite N: the fraction of Jacobian
+real part for ANY nonzero gain (docs/theory.md section 3).  Finite N: the fraction of Jacobian
 eigenvalues with Re > 0 at h* = 0 (tanh flow, no biases) from ``simulate``.  Beyond the
 linearization, a non-leaky bounded flow drifts: C(t, t) grows ballistically, two-time DMFT
 (``dmft.two_time``, section 5) against simulated networks.

@@ -1,6 +1,6 @@
 """Phase diagram of the Elman / SCS flow over gain and bias spread: lambda_max from the theory.
 
-``dmft.phase_diagram`` (THEORY.md sections 3, 4, 6) evaluates each grid point with the theory that
+``dmft.phase_diagram`` (docs/theory.md §§3, 4, 6) evaluates each grid point with the theory that
 applies (fixed point: lambda_max = (rho - 1)/tau; chaotic: the stationary DMFT).  The critical
 line ``dmft.critical_line`` (rho = 1) bounds the fixed-point region: biases make the transition
 happen at larger gain.  ``gnode phase-diagram`` runs the gated version with simulated points.

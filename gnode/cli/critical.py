@@ -1,4 +1,4 @@
-"""``gnode critical``: critical initialization of an architecture (THEORY.md section 3)."""
+"""``gnode critical``: critical initialization of an architecture (docs/theory.md section 3)."""
 
 from __future__ import annotations
 

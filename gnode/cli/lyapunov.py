@@ -12,7 +12,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "lyapunov", help="Lyapunov spectrum of a sampled network (QR method, numba)",
         description="Sample one network of the ensemble and compute its k largest Lyapunov "
-                    "exponents (THEORY.md section 7). A network whose state diverges "
+                    "exponents (docs/theory.md section 7). A network whose state diverges "
                     "(explosive, or dt too large) prints one line on stderr and exits with "
                     "status 1.")
     add_flow_arguments(p, default_layers="tanh", default_gain="3")

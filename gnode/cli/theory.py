@@ -1,4 +1,4 @@
-"""``gnode theory``: stationary mean-field theory of a non-gated nODE (THEORY.md section 4)."""
+"""``gnode theory``: stationary mean-field theory of a non-gated nODE (docs/theory.md section 4)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ read; neither package's dependencies are needed), or in the folder named by the 
 variable ``GNODE_DATA_DIR``; :func:`read_ts` parses the format.
 
 :func:`classification_table` trains nODE, gnODE, GRU and Elman models, default (PyTorch) versus
-critical initialization (:func:`gnode.critical_`, rho = 1; THEORY.md section 3), over seeds, with
+critical initialization (:func:`gnode.critical_`, rho = 1; docs/theory.md §3), over seeds, with
 :func:`gnode.train` (cross-entropy on the readout at each sequence's last valid sample), and
 reports test accuracy and training time.
 """
