@@ -43,3 +43,9 @@ from .static import critical_gain as critical_gain
 from .static import critical_line as critical_line
 from .static import fixed_point as fixed_point
 from .static import spectral_radius as spectral_radius
+from ._functionals import SpectrumSummary as SpectrumSummary
+from ._functionals import empirical_cdf as empirical_cdf
+from ._functionals import summarize_cdf as summarize_cdf
+from ._functionals import summarize_exponents as summarize_exponents
+from ._spectrum import SpectrumResult as SpectrumResult
+from ._spectrum import spectrum as spectrum

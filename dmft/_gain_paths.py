@@ -1,0 +1,147 @@
+"""Gain paths for the single-site theory of the Lyapunov spectrum (docs/theory.md 9.3, 9.11).
+
+Contract
+--------
+:func:`layer_gains` takes a non-gated ensemble and the stationary autocorrelation of its state,
+Delta(tau), and returns, for every layer l = 1..L of the flow, the variance q_l and covariance
+c_l(tau) of the preactivation u^l (the layer maps of docs/theory.md section 2 applied to
+Delta).  :func:`ring_paths` samples P stationary Gaussian paths of a covariance on the periodic
+grid (circulant embedding on the ring itself: exact for the ring's covariance, which equals the
+target at lags <= T/2), and :func:`calibration_weights` returns weights w (sum 1) that make the
+weighted gain paths d = phi'(u) reproduce the exact E[d] and E[d(t) d(t + tau)] at every lag
+(eq. 9.11).  :func:`stationary_map` gives Delta(k) of the Euler-discretized flow.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .ensemble import Ensemble
+from .errors import ConvergenceError
+from .kernels import dkernel, flow_kernel, gaussian_mean, get_activation
+
+__all__ = ["ring_lags", "layer_gains", "ring_paths", "calibration_weights", "stationary_map"]
+
+
+def ring_lags(m: int, spacing: float) -> np.ndarray:
+    """Lags min(n, m - n) x spacing of the ring's points from point 0."""
+    n = np.arange(m)
+    return np.minimum(n, m - n) * float(spacing)
+
+
+def layer_gains(ens: Ensemble, delta0: float, delta_of_lag: np.ndarray
+                ) -> list[tuple[float, np.ndarray]]:
+    """[(q_l, c_l(lags))] of the preactivations u^1..u^L for Delta(0) = delta0 and Delta(lags).
+
+    Layer l maps (q, c) -> (g_l^2 K_{l-1}(q) + sigma_l^2, g_l^2 K_{l-1}(c) + sigma_l^2) with
+    K_0 the identity (docs/theory.md eq. 2.3); the biases are quenched, so sigma_l^2 is a
+    static part of c_l.
+    """
+    c = np.asarray(delta_of_lag, dtype=float)
+    pre = flow_kernel(ens, delta0, delta0, c, derivative=False).pre
+    return [(float(np.ravel(q1)[0]), np.broadcast_to(cc, c.shape).astype(float))
+            for q1, _, cc in pre]
+
+
+def ring_paths(cov: np.ndarray, n_paths: int, rng: np.random.Generator) -> np.ndarray:
+    """P paths of the stationary Gaussian process on the ring with covariance ``cov`` (m,).
+
+    ``cov[n]`` is the covariance at ring distance n (symmetric: cov[n] = cov[m - n]).  The
+    eigenvalues are the FFT of cov (negative ones, from a covariance that has not decayed by
+    T/2, clipped to 0); the real and imaginary parts of FFT(sqrt(lambda / m) xi), xi complex
+    standard normal, are two independent paths.
+    """
+    m = cov.size
+    lam = np.clip(np.fft.fft(cov).real, 0.0, None)
+    nc = (n_paths + 1) // 2
+    xi = rng.standard_normal((nc, 2 * m)).view(np.complex128)
+    z = np.fft.fft(xi * np.sqrt(lam / m), axis=1)
+    return np.concatenate([z.real, z.imag])[:n_paths]
+
+
+def _acf(d: np.ndarray) -> np.ndarray:
+    """Per-path ring autocorrelation (1/m) sum_n d(n) d(n + tau), shape (P, m)."""
+    f = np.fft.rfft(d, axis=1)
+    return np.fft.irfft(f * f.conj(), n=d.shape[1], axis=1) / d.shape[1]
+
+
+def calibration_weights(d: np.ndarray, mean: float, acf: np.ndarray) -> np.ndarray:
+    """Minimum-norm weights w (sum 1) with sum_p w_p A_p = exact, eq. 9.11.
+
+    The constraints are the path means of d and the ring autocorrelation at lags
+    0..m/2 (the others repeat by symmetry).  w = 1/P + A^T (A A^T)^+ (b - A 1/P).
+    """
+    P, m = d.shape
+    nl = m // 2 + 1
+    A = np.vstack([_acf(d)[:, :nl].T, d.mean(axis=1)[None], np.ones((1, P))])
+    b = np.concatenate([np.asarray(acf, dtype=float)[:nl], [mean], [1.0]])
+    w0 = np.full(P, 1.0 / P)
+    lam = np.linalg.lstsq(A @ A.T, b - A @ w0, rcond=None)[0]
+    return w0 + A.T @ lam
+
+
+def gain_statistics(activation: str, q: float, c: np.ndarray) -> tuple[float, np.ndarray]:
+    """E[phi'(u)] and E[phi'(u) phi'(u')] for u ~ N(0, q), cov(u, u') = c (Price's theorem)."""
+    act = get_activation(activation)
+    mean = float(gaussian_mean(act.deriv, 0.0, q))
+    return mean, np.asarray(dkernel(act, q, q, c), dtype=float)
+
+
+def _kernel_table(ens: Ensemble, q: float, lo: float, n: int = 40):
+    """K_F(q, q, c) on [lo, q] as a Chebyshev interpolant in c (smooth for |c| < q)."""
+    x = np.cos(np.pi * (np.arange(n) + 0.5) / n)
+    c = lo + (q - lo) * 0.5 * (x + 1.0)
+    k = np.broadcast_to(flow_kernel(ens, q, q, c, derivative=False).k, c.shape)
+    coef = np.polynomial.chebyshev.chebfit(x, k, n - 1)
+    return lambda cc: np.polynomial.chebyshev.chebval(2.0 * (cc - lo) / (q - lo) - 1.0, coef)
+
+
+def stationary_map(ens: Ensemble, delta: float, *, n_lag: int | None = None, tol: float = 1e-11,
+                   max_iter: int = 400, anderson: int = 5) -> np.ndarray:
+    """Stationary autocorrelation Delta(k) = <h(n) h(n + k)> of the Euler map (eq. 10.1).
+
+    h(n + 1) = (1 - delta) h(n) + delta F(h(n)) with F Gaussian of covariance
+    K_F(Delta(0), Delta(0), Delta(k)); in frequency, Delta(w) = delta^2 K(w) / |1 - a e^{-iw}|^2,
+    a = 1 - delta.  Solved by Anderson-accelerated iteration on a periodic lag window of
+    n_lag steps (default: a power of two >= 64 / delta, long enough for Delta to decay), with
+    K from a 40-node Chebyshev table in the covariance per iteration.
+
+    Raises
+    ------
+    ConvergenceError
+        When the relative change stays above ``tol`` after ``max_iter`` iterations.
+    """
+    if n_lag is None:
+        n_lag = int(2 ** math.ceil(math.log2(max(256.0, 64.0 / delta))))
+    a = 1.0 - delta
+    w = 2.0 * np.pi * np.fft.fftfreq(n_lag)
+    filt = delta * delta / np.abs(1.0 - a * np.exp(-1j * w)) ** 2
+    lag = np.minimum(np.arange(n_lag), n_lag - np.arange(n_lag)).astype(float)
+    C = np.exp(-lag * delta)
+    xs, fs = [], []
+    change = best = math.inf
+    beta = 0.5                       # mixing of the Anderson step (damped: robust at small delta)
+    for _ in range(max_iter):
+        lo = min(float(C.min()), 0.0) - 1e-3 * C[0]
+        K = _kernel_table(ens, float(C[0]), lo)(C)
+        fx = np.fft.ifft(filt * np.fft.fft(K)).real - C
+        change = float(np.max(np.abs(fx))) / max(float(abs(C[0])), 1e-300)
+        if change < tol:
+            return C + fx
+        if change > 10.0 * best:     # the history misleads: restart it
+            xs, fs = [], []
+        best = min(best, change)
+        xs, fs = (xs + [C])[-(anderson + 1):], (fs + [fx])[-(anderson + 1):]
+        step = beta * fx
+        if len(xs) > 1:
+            dX = np.stack([xs[i + 1] - xs[i] for i in range(len(xs) - 1)], 1)
+            dF = np.stack([fs[i + 1] - fs[i] for i in range(len(fs) - 1)], 1)
+            coef = np.linalg.lstsq(dF, fx, rcond=None)[0]
+            step = beta * fx - (dX + beta * dF) @ coef
+        C = C + step
+        if not np.all(np.isfinite(C)) or C[0] <= 0:
+            break
+    raise ConvergenceError("stationary_map: the iteration for Delta(k) of the Euler map did not "
+                           "settle", n_iter=max_iter, change=change, delta=delta)
