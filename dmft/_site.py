@@ -246,7 +246,7 @@ def _map_once(sites, S, V, eta):
 
 
 def solve_chain(sites: list[SiteType], eta: float, init: ChainSolution | None = None, *,
-                tol: float = 1e-8, max_iter: int = 200, anderson: int = 6) -> ChainSolution:
+                tol: float = 1e-7, max_iter: int = 200, anderson: int = 6) -> ChainSolution:
     """Self-consistent kernels of the single-site chain at regulator ``eta`` (eqs. 9.6-9.10).
 
     Fixed-point iteration on x = log(S_0..S_{L-1}, V_0..V_{L-1}) with Anderson acceleration of
