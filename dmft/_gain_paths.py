@@ -90,58 +90,90 @@ def gain_statistics(activation: str, q: float, c: np.ndarray) -> tuple[float, np
 
 
 def _kernel_table(ens: Ensemble, q: float, lo: float, n: int = 40):
-    """K_F(q, q, c) on [lo, q] as a Chebyshev interpolant in c (smooth for |c| < q)."""
+    """K_F(q, q, c) on [lo, q] as a Chebyshev interpolant in w, c = q - (q - lo) w^2.
+
+    The substitution makes the endpoint terms (q - c)^(k + 1/2) of piecewise-smooth
+    activations (the arc-cosine kernel) polynomial in w, as in section 4's kernel tables;
+    arguments are clipped to the table's range (covariances never exceed the variance).
+    """
     x = np.cos(np.pi * (np.arange(n) + 0.5) / n)
-    c = lo + (q - lo) * 0.5 * (x + 1.0)
+    w = 0.5 * (x + 1.0)
+    c = q - (q - lo) * w * w
     k = np.broadcast_to(flow_kernel(ens, q, q, c, derivative=False).k, c.shape)
     coef = np.polynomial.chebyshev.chebfit(x, k, n - 1)
-    return lambda cc: np.polynomial.chebyshev.chebval(2.0 * (cc - lo) / (q - lo) - 1.0, coef)
+
+    def table(cc):
+        ww = np.sqrt(np.clip((q - np.asarray(cc)) / (q - lo), 0.0, 1.0))
+        return np.polynomial.chebyshev.chebval(2.0 * ww - 1.0, coef)
+    return table
+
+
+def _start(ens: Ensemble):
+    """Initial Delta(lag) for the map and its half-decay time: the flow's stationary Delta
+    (the map's delta -> 0 limit), or a decaying exponential where the closed theory has no
+    chaotic solution."""
+    from ._stationary import stationary
+    try:
+        st = stationary(ens)
+        if st.phase == "chaotic" and st.lags.size > 1:
+            return (lambda lags: np.interp(lags, st.lags, st.autocorrelation)), \
+                float(st.half_decay_time)
+    except (ValueError, ConvergenceError):
+        pass
+    return (lambda lags: np.exp(-lags)), 1.0
 
 
 def stationary_map(ens: Ensemble, delta: float, *, n_lag: int | None = None, tol: float = 1e-11,
-                   max_iter: int = 400, anderson: int = 5) -> np.ndarray:
+                   max_iter: int = 2000, anderson: int = 5) -> np.ndarray:
     """Stationary autocorrelation Delta(k) = <h(n) h(n + k)> of the Euler map (eq. 10.1).
 
     h(n + 1) = (1 - delta) h(n) + delta F(h(n)) with F Gaussian of covariance
     K_F(Delta(0), Delta(0), Delta(k)); in frequency, Delta(w) = delta^2 K(w) / |1 - a e^{-iw}|^2,
-    a = 1 - delta.  Solved by Anderson-accelerated iteration on a periodic lag window of
-    n_lag steps (default: a power of two >= 64 / delta, long enough for Delta to decay), with
-    K from a 40-node Chebyshev table in the covariance per iteration.
+    a = 1 - delta.  The plain iteration Delta <- filter(K(Delta)) is the self-consistency's own
+    relaxation (it keeps Delta a covariance: K of a positive-definite Toeplitz matrix is one,
+    Schur's product theorem) and selects the stable solution; it runs until the change is
+    below 0.1, then Anderson mixing (rejected whenever it leaves the positive spectrum)
+    polishes to ``tol``.  Periodic lag window of n_lag steps (default: a power of two
+    >= 64 / delta and >= 40 half-decay times of the flow's Delta, so that Delta has decayed),
+    K from a 40-node table per iteration.
 
     Raises
     ------
     ConvergenceError
         When the relative change stays above ``tol`` after ``max_iter`` iterations.
     """
-    if n_lag is None:
-        n_lag = int(2 ** math.ceil(math.log2(max(256.0, 64.0 / delta))))
+    start, t_half = _start(ens)
+    if n_lag is None:   # the window holds >= 40 half-decay times of Delta (longer near onset)
+        n_lag = int(2 ** math.ceil(math.log2(max(256.0, 64.0 / delta, 40.0 * t_half / delta))))
     a = 1.0 - delta
     w = 2.0 * np.pi * np.fft.fftfreq(n_lag)
     filt = delta * delta / np.abs(1.0 - a * np.exp(-1j * w)) ** 2
     lag = np.minimum(np.arange(n_lag), n_lag - np.arange(n_lag)).astype(float)
-    C = np.exp(-lag * delta)
+    C = start(lag * delta)
     xs, fs = [], []
-    change = best = math.inf
-    beta = 0.5                       # mixing of the Anderson step (damped: robust at small delta)
+    change = math.inf
     for _ in range(max_iter):
         lo = min(float(C.min()), 0.0) - 1e-3 * C[0]
-        K = _kernel_table(ens, float(C[0]), lo)(C)
-        fx = np.fft.ifft(filt * np.fft.fft(K)).real - C
+        spec = filt * np.fft.fft(_kernel_table(ens, float(C[0]), lo)(C))
+        fx = np.fft.ifft(spec).real - C
         change = float(np.max(np.abs(fx))) / max(float(abs(C[0])), 1e-300)
         if change < tol:
             return C + fx
-        if change > 10.0 * best:     # the history misleads: restart it
-            xs, fs = [], []
-        best = min(best, change)
-        xs, fs = (xs + [C])[-(anderson + 1):], (fs + [fx])[-(anderson + 1):]
-        step = beta * fx
-        if len(xs) > 1:
-            dX = np.stack([xs[i + 1] - xs[i] for i in range(len(xs) - 1)], 1)
-            dF = np.stack([fs[i + 1] - fs[i] for i in range(len(fs) - 1)], 1)
-            coef = np.linalg.lstsq(dF, fx, rcond=None)[0]
-            step = beta * fx - (dX + beta * dF) @ coef
-        C = C + step
-        if not np.all(np.isfinite(C)) or C[0] <= 0:
+        new = C + fx                                   # the plain (physical) iteration
+        if change < 0.1:
+            xs, fs = (xs + [C])[-(anderson + 1):], (fs + [fx])[-(anderson + 1):]
+            if len(xs) > 1:
+                dX = np.stack([xs[i + 1] - xs[i] for i in range(len(xs) - 1)], 1)
+                dF = np.stack([fs[i + 1] - fs[i] for i in range(len(fs) - 1)], 1)
+                coef = np.linalg.lstsq(dF, fx, rcond=None)[0]
+                cand = C + fx - (dX + dF) @ coef
+                if np.all(np.isfinite(cand)) and float(np.fft.fft(cand).real.min()) \
+                        >= -1e-9 * float(np.abs(cand).sum()):
+                    new = cand
+                else:
+                    xs, fs = [], []
+        if not np.all(np.isfinite(new)) or new[0] <= 0:
             break
+        C = new
     raise ConvergenceError("stationary_map: the iteration for Delta(k) of the Euler map did not "
                            "settle", n_iter=max_iter, change=change, delta=delta)

@@ -36,6 +36,7 @@ from ._gain_paths import (
 )
 from ._site import Ring, SiteType, readout, solve_chain
 from .ensemble import Ensemble
+from .errors import ConvergenceError
 from .kernels import flow_kernel, get_activation
 
 __all__ = ["SpectrumResult", "spectrum", "lyapunov_max_map"]
@@ -194,8 +195,14 @@ def lyapunov_max_map(ens: Ensemble, delta: float, C: np.ndarray, *, tol: float =
         return lam_new
 
     from scipy import optimize
-    lo, hi = -1.0, 1.0
+    # the damped difference e^{-mu n} y(n) is stationary only for a e^{-mu} < 1: mu > log a
+    floor = math.log(a) if a > 0 else -math.inf
+    lo = max(-1.0, floor + 1e-6) if a > 0 else -1.0
+    hi = 1.0
     while nu(lo) < 1.0:
+        if a > 0:
+            raise ConvergenceError("lyapunov_max_map: no exponent above the uncoupled one "
+                                   "log(1 - delta) / delta", delta=delta)
         lo -= 1.0
     while nu(hi) > 1.0:
         hi += 1.0
@@ -389,10 +396,10 @@ def spectrum(ens: Ensemble, *, dt: float | None = None, s=None, window: float = 
     t0 = time.perf_counter()
     state = _dmft_state(base, delta)
     static = state.phase == "fixed point"
-    if static and delta is None:
-        # time-constant gains: every matrix is circulant, a long fine ring costs nothing and
+    if static:
+        # time-constant gains: every matrix is circulant, a long fine ring costs little and
         # makes the frequency sum of the readout converge (eq. 9.14)
-        ring = Ring(2048, 204.8)
+        ring = Ring(1024, 102.4) if delta is None else Ring(1024, 1024 * delta, delta)
     scale = 1.0 if delta is None else delta
     if s is not None:
         s_user = np.sort(np.atleast_1d(np.asarray(s, dtype=float)) * tau)
