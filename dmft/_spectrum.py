@@ -38,6 +38,7 @@ from ._site import Ring, SiteType, readout, solve_chain
 from .ensemble import Ensemble
 from .errors import ConvergenceError
 from .kernels import flow_kernel, get_activation
+from .results import Phase, short_repr
 
 __all__ = ["SpectrumResult", "spectrum", "lyapunov_max_map"]
 
@@ -70,9 +71,9 @@ class SpectrumResult:
     cdf_by_regulator : ndarray, shape (n, 3)
         F at the three smallest regulators (columns ordered as ``regulators[-3:]``).
     summary : SpectrumSummary
-    phase : str
-        "chaotic" or "fixed point" (then F is the exact spectrum of the fixed point's Jacobian
-        from time-constant gains, eq. 9.14).
+    phase : Phase
+        CHAOTIC, DRIVEN_STABLE (noise-driven, lambda_max <= 0) or FIXED_POINT (then F is the
+        exact spectrum of the fixed point's Jacobian from time-constant gains, eq. 9.14).
     dt, window, spacing, n_paths, n_replicas, seed : settings used
     n_iter : int
         Single-site sweeps in all.
@@ -91,7 +92,7 @@ class SpectrumResult:
     errors: dict
     cdf_by_regulator: np.ndarray = field(repr=False)
     summary: SpectrumSummary = field(repr=False)
-    phase: str
+    phase: Phase
     dt: float | None
     window: float
     spacing: float
@@ -102,6 +103,8 @@ class SpectrumResult:
     elapsed: float
     converged: bool
     message: str
+
+    __repr__ = short_repr
 
     def as_dict(self, *, arrays: bool = False) -> dict:
         out = {k: getattr(self, k) for k in (
@@ -158,7 +161,7 @@ def _scope(ens: Ensemble) -> float:
 class _State:
     """What the single-site theory needs from the DMFT (time unit: tau / gamma)."""
 
-    phase: str
+    phase: Phase
     edge: float                       # upper edge s*, per unit of tau / gamma
     delta0: float
     delta_of: object                  # callable: lags (time units) -> Delta(lag)
@@ -216,18 +219,18 @@ def _dmft_state(ens: Ensemble, delta: float | None) -> _State:
     from .static import fixed_point
 
     fp = fixed_point(ens)
-    if fp.phase == "explosive":
+    if fp.phase == Phase.EXPLOSIVE:
         raise ValueError("dmft.spectrum: the ensemble is explosive (an unbounded flow beyond "
                          "rho = 1, or q* = inf): no stationary state, no spectrum")
-    if fp.stable or fp.phase == "critical":
+    if ens.noise_std == 0 and (fp.stable or fp.phase == Phase.CRITICAL):
         q = fp.q
         edge = fp.rho - 1.0 if delta is None else \
             math.log(max(1.0 - delta + delta * fp.rho, 1e-300)) / delta
-        return _State("fixed point", edge, q, lambda lag: np.full(np.shape(lag), q))
+        return _State(Phase.FIXED_POINT, edge, q, lambda lag: np.full(np.shape(lag), q))
     if delta is None:
         st = stationary(ens)
         lags, ac = st.lags, st.autocorrelation
-        return _State("chaotic", st.lyapunov_max, st.delta0,
+        return _State(Phase(st.phase), st.lyapunov_max, st.delta0,
                       lambda lag: np.interp(lag, lags, ac))
     C = stationary_map(ens, delta)
     edge = lyapunov_max_map(ens, delta, C)
@@ -235,7 +238,7 @@ def _dmft_state(ens: Ensemble, delta: float | None) -> _State:
 
     def at(lag):
         return np.interp(np.asarray(lag) / delta, k, C)
-    return _State("chaotic", edge, float(C[0]), at)
+    return _State(Phase.CHAOTIC if edge > 0 else Phase.FIXED_POINT, edge, float(C[0]), at)
 
 
 # ----------------------------------------------------------------------------- paths, chain
@@ -395,7 +398,7 @@ def spectrum(ens: Ensemble, *, dt: float | None = None, s=None, window: float = 
         ring = Ring(max(8, int(round(window / spacing))), window)
     t0 = time.perf_counter()
     state = _dmft_state(base, delta)
-    static = state.phase == "fixed point"
+    static = state.phase == Phase.FIXED_POINT and base.noise_std == 0
     if static:
         # time-constant gains: every matrix is circulant, a long fine ring costs little and
         # makes the frequency sum of the readout converge (eq. 9.14)
