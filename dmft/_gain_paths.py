@@ -67,19 +67,40 @@ def _acf(d: np.ndarray) -> np.ndarray:
     return np.fft.irfft(f * f.conj(), n=d.shape[1], axis=1) / d.shape[1]
 
 
-def calibration_weights(d: np.ndarray, mean: float, acf: np.ndarray) -> np.ndarray:
+def calibration_weights(d: np.ndarray, mean: float, acf: np.ndarray, *more) -> np.ndarray:
     """Minimum-norm weights w (sum 1) with sum_p w_p A_p = exact, eq. 9.11.
 
     The constraints are the path means of d and the ring autocorrelation at lags
-    0..m/2 (the others repeat by symmetry).  w = 1/P + A^T (A A^T)^+ (b - A 1/P).
+    0..m/2 (the others repeat by symmetry); ``more`` adds further (paths, mean, acf) triples.
+    w = 1/P + A^T (A A^T)^+ (b - A 1/P).
     """
     P, m = d.shape
     nl = m // 2 + 1
-    A = np.vstack([_acf(d)[:, :nl].T, d.mean(axis=1)[None], np.ones((1, P))])
-    b = np.concatenate([np.asarray(acf, dtype=float)[:nl], [mean], [1.0]])
+    rows, vals = [], []
+    for x, mu, c in ((d, mean, acf), *(more[i:i + 3] for i in range(0, len(more), 3))):
+        rows += [_acf(x)[:, :nl].T, x.mean(axis=1)[None]]
+        vals += [np.asarray(c, dtype=float)[:nl], [mu]]
+    A = np.vstack(rows + [np.ones((1, P))])
+    b = np.concatenate(vals + [[1.0]])
     w0 = np.full(P, 1.0 / P)
     lam = np.linalg.lstsq(A @ A.T, b - A @ w0, rcond=None)[0]
     return w0 + A.T @ lam
+
+
+def shifted_statistics(f, mean: float, q: float, c: np.ndarray, n: int = 120
+                       ) -> tuple[float, np.ndarray]:
+    """E[f(z)] and E[f(z) f(z')] for z, z' ~ N(mean, q) with cov(z, z') = c (Gauss-Hermite,
+    ``n`` nodes per axis; the gate's statistics, whose mean is not 0)."""
+    x, wx = np.polynomial.hermite_e.hermegauss(n)
+    wx = wx / wx.sum()
+    sq = math.sqrt(max(q, 0.0))
+    c = np.asarray(c, dtype=float)
+    rho = np.clip(c / q, -1.0, 1.0) if q > 0 else np.zeros_like(c)
+    f1 = f(mean + sq * x)                                          # (n,)
+    z2 = mean + sq * (rho[..., None, None] * x[:, None]
+                      + np.sqrt(1 - rho * rho)[..., None, None] * x[None, :])
+    second = np.einsum("i,j,...ij->...", wx * f1, wx, f(z2))
+    return float(wx @ f1), second
 
 
 def gain_statistics(activation: str, q: float, c: np.ndarray) -> tuple[float, np.ndarray]:
@@ -177,3 +198,35 @@ def stationary_map(ens: Ensemble, delta: float, *, n_lag: int | None = None, tol
         C = new
     raise ConvergenceError("stationary_map: the iteration for Delta(k) of the Euler map did not "
                            "settle", n_iter=max_iter, change=change, delta=delta)
+
+
+def periodic_relaxation(rate: np.ndarray, target: np.ndarray, step: float, *,
+                        euler: bool = False) -> np.ndarray:
+    """The periodic solution h of dh/dt = rate(t) (target(t) - h) on a ring (eq. 9.16).
+
+    ``rate`` and ``target`` are (P, M) paths on the ring's M points, spacing ``step``.
+    Continuous time: each step is solved exactly with the midpoint coefficients,
+    h(n+1) = e^{-r dt} h(n) + (1 - e^{-r dt}) x  (second order in dt).  ``euler=True``: the
+    Euler map h(n+1) = h(n) + dt rate(n) (target(n) - h(n)) itself.  The periodic start
+    h(0) = c / (1 - A) follows from one pass from h(0) = 0 (c = h(M), A = the product of the
+    step factors).
+    """
+    if euler:
+        a = 1.0 - step * rate
+        b = step * rate * target
+    else:
+        r = 0.5 * (rate + np.roll(rate, -1, axis=1))
+        x = 0.5 * (target + np.roll(target, -1, axis=1))
+        a = np.exp(-r * step)
+        b = (1.0 - a) * x
+    P, M = rate.shape
+    h = np.empty((P, M))
+    cur = np.zeros(P)
+    for n in range(M):
+        h[:, n] = cur
+        cur = a[:, n] * cur + b[:, n]
+    total = np.prod(a, axis=1)
+    h0 = cur / (1.0 - total)
+    # h(n) = (prod_{k<n} a_k) h0 + h_zero(n)
+    return h + np.cumprod(np.concatenate([np.ones((P, 1)), a[:, :-1]], axis=1), axis=1) \
+        * h0[:, None]

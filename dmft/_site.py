@@ -39,7 +39,7 @@ import numpy as np
 
 from .errors import ConvergenceError
 
-__all__ = ["Ring", "SiteType", "ChainSolution", "solve_chain", "readout"]
+__all__ = ["Ring", "Input", "SiteType", "ChainSolution", "solve_chain", "readout"]
 
 
 @dataclass(frozen=True)
@@ -87,37 +87,53 @@ class Ring:
 
 
 @dataclass(frozen=True)
+class Input:
+    """A random matrix feeding a site type: from site type ``source``, entries of variance
+    g2 / N_source (times the map's coupling), rows scaled by the paths ``r`` (P, m)."""
+
+    source: int
+    g2: float
+    r: np.ndarray = field(repr=False)
+
+
+@dataclass(frozen=True)
 class SiteType:
-    """One kind of unit of the chain (docs/theory.md eq. 9.6).
+    """One kind of unit of the chain (docs/theory.md eqs. 9.6, 9.15).
 
     Attributes
     ----------
-    d : ndarray, shape (P, m)
-        Row-scale gain paths D_p(t) of the random matrix whose output this site is.
+    inputs : tuple of Input
+        The random matrices whose output this site is: Sigma^uu = sum_t g2_t R_t V_src R_t.
     w : ndarray, shape (P,)
         Path weights (sum 1; calibrated weights may be negative, eq. 9.11).
     k2, re_k : ndarray, shape (m,)
-        |k0|^2 and Re k0 of the bare operator (state: eq. 9.4; hidden: 1 and 1).
-    g2_in : float
-        Variance factor of the matrix feeding this site: Sigma^uu = g2_in D V_{j-1} D.
-    gamma_out : float
-        Factor of the matrix leaving this site: S_j = gamma_out <D U D>_{j+1}.
+        |k0|^2 and Re k0 of a circulant bare operator (state: eq. 9.4; hidden: 1 and 1).
     n : float
-        Width ratio N_j / N (weights of the trace identity).
+        Width ratio N_j / N (weights of the trace identity and of gamma, eq. 9.7).
+    leak : ndarray, shape (P, m), optional
+        A path-dependent bare operator K0_p = C0 + diag(leak_p) C1 (the gated state,
+        eq. 9.15), with the circulants' symbols ``c0``, ``c1``; then ``k2``, ``re_k`` are
+        unused.
     """
 
-    d: np.ndarray = field(repr=False)
+    inputs: tuple[Input, ...]
     w: np.ndarray = field(repr=False)
     k2: np.ndarray = field(repr=False)
     re_k: np.ndarray = field(repr=False)
-    g2_in: float
-    gamma_out: float
     n: float = 1.0
+    leak: np.ndarray | None = field(default=None, repr=False)
+    c0: np.ndarray | None = field(default=None, repr=False)
+    c1: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def m(self) -> int:
+        return int(self.k2.size)
 
     @property
     def static(self) -> bool:
-        """Paths constant in time (a fixed point): every matrix of the sweep is circulant."""
-        return bool(np.all(self.d == self.d[:, :1]))
+        """Gains constant in time (a fixed point): every matrix of the sweep is circulant."""
+        return self.leak is None and len(self.inputs) == 1 and bool(
+            np.all(self.inputs[0].r == self.inputs[0].r[:, :1]))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,6 +143,7 @@ class ChainSolution:
     S: tuple[np.ndarray, ...] = field(repr=False)
     V: tuple[np.ndarray, ...] = field(repr=False)
     U0: np.ndarray = field(repr=False)          # proj <U> of the state site (for the readout)
+    lu_trace: float = 0.0                       # leaky state: tr(S^-1 K0^T U) (eq. 9.15)
     eta: float
     n_iter: int
     residual: float
@@ -192,31 +209,125 @@ def _accumulate_static(base_sym, v_sym, d0, w):
     return w @ u, w @ (d2 * u), w @ (d2 * v_sym[None, :] * u)
 
 
+@numba.njit(cache=True, parallel=True)
+def _accumulate_leak(q00, q10, q11, eta, vms, rs, leak, c0, c1, ks0, ks1, w,
+                     n_blocks):  # pragma: no cover - compiled
+    """The sweep of a site with a path-dependent bare operator K0_p = C0 + diag(l_p) C1.
+
+    Per path: B = K0 S^-1 K0^T = q00 + l q10 + q10^T l + l q11 l (q.. dense circulants),
+    E = eta + sum_t r_t vm_t r_t, U = (E + B)^-1, and R^vv = K0^-1 (E U) K0 S^-1 (eq. 9.8 with
+    a path-dependent K0; ks0 = C0 S^-1, ks1 = C1 S^-1).  Returns the weighted sums of U,
+    diag(l) U (readout), r_t U r_t (one per input) and R^vv.
+    """
+    P, m = leak.shape
+    nt = rs.shape[0]
+    acc = np.zeros((n_blocks, 3 + nt, m, m))
+    for b in numba.prange(n_blocks):
+        E = np.empty((m, m))
+        M = np.empty((m, m))
+        K0 = np.empty((m, m))
+        KS = np.empty((m, m))
+        for p in range(b, P, n_blocks):
+            lp = leak[p]
+            for i in range(m):
+                for j in range(m):
+                    e = eta if i == j else 0.0
+                    for t in range(nt):
+                        e += rs[t, p, i] * vms[t, i, j] * rs[t, p, j]
+                    E[i, j] = e
+                    M[i, j] = e + q00[i, j] + lp[i] * q10[i, j] + q10[j, i] * lp[j] \
+                        + lp[i] * q11[i, j] * lp[j]
+                    K0[i, j] = c0[i, j] + lp[i] * c1[i, j]
+                    KS[i, j] = ks0[i, j] + lp[i] * ks1[i, j]
+            U = np.linalg.inv(M)
+            X = np.linalg.solve(K0, np.dot(E, U))
+            R = np.dot(X, KS)
+            wp = w[p]
+            for i in range(m):
+                for j in range(m):
+                    u = U[i, j]
+                    acc[b, 0, i, j] += wp * u
+                    acc[b, 1, i, j] += wp * lp[i] * u
+                    acc[b, 2, i, j] += wp * R[i, j]
+                    for t in range(nt):
+                        acc[b, 3 + t, i, j] += wp * rs[t, p, i] * u * rs[t, p, j]
+    return acc.sum(axis=0)
+
+
 def _n_blocks() -> int:
     return max(1, min(64, 4 * numba.get_num_threads()))
 
 
-def _sweep_site(site: SiteType, S: np.ndarray, v_in: np.ndarray, eta: float):
-    """(proj<U>, proj<DUD>, proj<(eta + g2 D V D) U>) of one site type (eq. 9.6-9.8)."""
+@dataclass(frozen=True)
+class _SiteSweep:
+    """What one sweep of a site type returns (symbols): proj<U>, proj<r_t U r_t> per input,
+    the new V, and for a leaky site the readout's trace term."""
+
+    u: np.ndarray
+    rur: tuple[np.ndarray, ...]
+    v: np.ndarray
+    lu_trace: float = 0.0
+
+
+def _sweep_site(site: SiteType, S: np.ndarray, v_in: list[np.ndarray], eta: float
+                ) -> _SiteSweep:
+    """One sweep of a site type (eqs. 9.6-9.8, 9.15)."""
     sc = eta + S
+    if site.leak is not None:
+        return _sweep_leak(site, sc, v_in, eta)
+    (inp,) = site.inputs
     base_sym = site.k2 / sc + eta
-    vg = site.g2_in * v_in
+    vg = inp.g2 * v_in[0]
     if site.static:
-        u, dud, eu = _accumulate_static(base_sym, vg, site.d[:, 0], site.w)
-        return u, dud, eta * u + eu
-    acc = _accumulate(_circulant(base_sym), _circulant(vg), site.d, site.w, _n_blocks())
+        u, dud, eu = _accumulate_static(base_sym, vg, inp.r[:, 0], site.w)
+        return _SiteSweep(u, (dud,), (eta * u + eu) / sc)
+    acc = _accumulate(_circulant(base_sym), _circulant(vg), inp.r, site.w, _n_blocks())
     u = _project(acc[0])
-    return u, _project(acc[1]), eta * u + _project(acc[2])
+    return _SiteSweep(u, (_project(acc[1]),), (eta * u + _project(acc[2])) / sc)
+
+
+def _sweep_leak(site: SiteType, sc: np.ndarray, v_in, eta: float) -> _SiteSweep:
+    c0, c1 = site.c0, site.c1
+    inv = 1.0 / sc
+
+    def circ(sym):
+        m = sym.size
+        c = np.fft.ifft(sym)
+        i = np.arange(m)
+        return np.ascontiguousarray(c[(i[:, None] - i[None, :]) % m].real)
+
+    q00 = circ(c0 * inv * np.conj(c0))
+    q10 = circ(c1 * inv * np.conj(c0))
+    q11 = circ(c1 * inv * np.conj(c1))
+    vms = np.stack([circ(t.g2 * v + 0j) for t, v in zip(site.inputs, v_in, strict=True)])
+    rs = np.ascontiguousarray(np.stack([t.r for t in site.inputs]))
+    acc = _accumulate_leak(q00, q10, q11, float(eta), vms, rs, site.leak, circ(c0), circ(c1),
+                           circ(c0 * inv), circ(c1 * inv), site.w, _n_blocks())
+    u = _project(acc[0])
+    # readout trace: tr(S^-1 K0^T U) = tr(S^-1 C0^T <U>) + tr(S^-1 C1^T <diag(l) U>)
+    lu = float(np.trace(circ(inv * np.conj(c0)) @ acc[0])
+               + np.trace(circ(inv * np.conj(c1)) @ acc[1]))
+    return _SiteSweep(u, tuple(_project(a) for a in acc[3:]), _project(acc[2]), lu)
 
 
 # ----------------------------------------------------------------------------- solver
+def _outgoing(sites, values):
+    """S_i = sum over the inputs t of every site j with source i of g2_t (N_j / N_i) value_jt
+    (eq. 9.7: the self-energy of the v block of the matrix's input units)."""
+    S = [np.zeros_like(values[0][0]) for _ in sites]
+    for j, site in enumerate(sites):
+        for t, inp in enumerate(site.inputs):
+            S[inp.source] = S[inp.source] + inp.g2 * site.n / sites[inp.source].n \
+                * values[j][t]
+    return S
+
+
 def _initial(sites, eta):
-    """The uncoupled solution (g = 0): U = V = eta / (eta^2 + |k|^2), S from one sweep of D^2."""
-    L = len(sites)
+    """The uncoupled solution (g = 0): U = V = eta / (eta^2 + |k|^2), S from <r^2> U."""
     u0 = [eta / (eta * eta + s.k2) for s in sites]
-    d2 = [float(s.w @ np.mean(s.d ** 2, axis=1)) for s in sites]
-    S = [sites[j].gamma_out * d2[(j + 1) % L] * u0[(j + 1) % L] for j in range(L)]
-    return S, [u.copy() for u in u0]
+    vals = [[float(s.w @ np.mean(t.r ** 2, axis=1)) * u0[j] for t in s.inputs]
+            for j, s in enumerate(sites)]
+    return _outgoing(sites, vals), [u.copy() for u in u0]
 
 
 def _anderson_step(xs, fs, fx):
@@ -230,19 +341,19 @@ def _anderson_step(xs, fs, fx):
 
 
 def _map_once(sites, S, V, eta):
-    """One sweep of the whole chain, gauge-fixed (eq. 9.10): (S_new, V_new, <U>_0)."""
-    L = len(sites)
-    out = [_sweep_site(sites[j], S[j], V[(j - 1) % L], eta) for j in range(L)]
-    S_new = [sites[j].gamma_out * out[(j + 1) % L][1] for j in range(L)]
-    V_new = [out[j][2] / (eta + S[j]) for j in range(L)]
+    """One sweep of the whole chain, gauge-fixed (eq. 9.10): (S_new, V_new, state sweep)."""
+    out = [_sweep_site(site, S[j], [V[t.source] for t in site.inputs], eta)
+           for j, site in enumerate(sites)]
+    S_new = _outgoing(sites, [o.rur for o in out])
+    V_new = [o.v for o in out]
     num = sum(s.n * float(v.sum()) for s, v in zip(sites, V_new, strict=True))
-    den = sum(s.n * float(o[0].sum()) for s, o in zip(sites, out, strict=True))
+    den = sum(s.n * float(o.u.sum()) for s, o in zip(sites, out, strict=True))
     if not (num > 0 and den > 0):
         raise ConvergenceError("single-site chain: a trace of the kernels is not positive "
                                "(too few gain paths for the calibrated weights?)",
                                trace_v=num, trace_u=den, eta=eta)
     c = math.sqrt(num / den)
-    return [x * c for x in S_new], [x / c for x in V_new], out[0][0]
+    return [x * c for x in S_new], [x / c for x in V_new], out[0]
 
 
 def solve_chain(sites: list[SiteType], eta: float, init: ChainSolution | None = None, *,
@@ -259,14 +370,14 @@ def solve_chain(sites: list[SiteType], eta: float, init: ChainSolution | None = 
         When the largest change of x stays above ``tol`` after ``max_iter`` sweeps.
     """
     L = len(sites)
-    m = sites[0].k2.size
+    m = sites[0].m
     S, V = (_initial(sites, eta) if init is None
             else ([x.copy() for x in init.S], [x.copy() for x in init.V]))
     xs: list[np.ndarray] = []
     fs: list[np.ndarray] = []
     res, u0 = math.inf, None
     for it in range(1, max_iter + 1):
-        Sn, Vn, u0 = _map_once(sites, S, V, eta)
+        Sn, Vn, u0 = _map_once(sites, S, V, eta)     # u0: the state site's sweep
         x = np.log(np.concatenate(S + V))
         xn = np.concatenate(Sn + Vn)
         if not np.all(xn > 0):
@@ -276,7 +387,8 @@ def solve_chain(sites: list[SiteType], eta: float, init: ChainSolution | None = 
         res = float(np.abs(fx).max())
         if res < tol:
             S, V = Sn, Vn
-            return ChainSolution(S=tuple(S), V=tuple(V), U0=u0, eta=eta, n_iter=it,
+            return ChainSolution(S=tuple(S), V=tuple(V), U0=u0.u, lu_trace=u0.lu_trace,
+                                 eta=eta, n_iter=it,
                                  residual=res, converged=True,
                                  message=f"converged in {it} sweeps (max |d log| {res:.1e})")
         xs = (xs + [x])[-(anderson + 1):]
@@ -298,8 +410,12 @@ def readout(ring: Ring, state: SiteType, sol: ChainSolution, a: float) -> float:
     + (1/2) coth(a T / 2): the midpoint of the response's jump, with the slowly decaying
     uncoupled tail summed exactly over all frequencies (a = leak + s).
     """
-    val = state.re_k * sol.U0 / (sol.eta + sol.S[0])
+    if state.leak is not None:      # tr(S^-1 K0^T U) over m (map) or T (continuous)
+        total = sol.lu_trace
+    else:
+        total = float((state.re_k * sol.U0 / (sol.eta + sol.S[0])).sum())
     if ring.delta is not None:
-        return float(val.mean())
+        return total / ring.m
+    w2 = ring.frequencies ** 2
     tail = 0.5 / math.tanh(0.5 * a * ring.T) if a != 0.0 else 0.0
-    return float(0.5 + (val - a / state.k2).sum() / ring.T + tail)
+    return float(0.5 + (total - float(np.sum(a / (a * a + w2)))) / ring.T + tail)

@@ -30,11 +30,13 @@ from ._gain_paths import (
     calibration_weights,
     gain_statistics,
     layer_gains,
+    periodic_relaxation,
     ring_lags,
     ring_paths,
+    shifted_statistics,
     stationary_map,
 )
-from ._site import Ring, SiteType, readout, solve_chain
+from ._site import Input, Ring, SiteType, readout, solve_chain
 from .ensemble import Ensemble
 from .errors import ConvergenceError
 from .kernels import flow_kernel, get_activation
@@ -150,10 +152,9 @@ def _scope(ens: Ensemble) -> float:
     if ens.input_dim > 0 and ens.input_gain > 0:
         raise ValueError("dmft.spectrum: input-driven ensembles are not supported (input_gain "
                          "must be 0)")
-    if ens.gate is not None and not ens.gate.is_constant:
-        raise ValueError("dmft.spectrum: gated ensembles (a random gate) are not supported yet; "
-                         "a constant gate (gate gain and bias spread 0) is")
-    return 1.0 if ens.gate is None else ens.gate.constant_value
+    if ens.gate is None or not ens.gate.is_constant:
+        return 1.0
+    return ens.gate.constant_value
 
 
 # ----------------------------------------------------------------------------- DMFT state
@@ -213,6 +214,21 @@ def lyapunov_max_map(ens: Ensemble, delta: float, C: np.ndarray, *, tol: float =
     return mu / delta
 
 
+def _gated_state(ens: Ensemble, n_paths: int, seed: int) -> tuple[_State, float]:
+    """Delta(s) and lambda_max of a gated ensemble from the sampled DMFT (section 6); also
+    tau_eff = tau / E[G], the gated ensemble's time unit."""
+    from ._sampled import sampled
+
+    r = sampled(ens, n_paths=n_paths, seed=seed)
+    if r.phase == Phase.EXPLOSIVE:
+        raise ValueError("dmft.spectrum: the ensemble is explosive (the sampled DMFT's paths "
+                         "diverge): no stationary state, no spectrum")
+    lags, ac = r.lags, r.autocorrelation
+    state = _State(Phase(r.phase), float(r.lyapunov_max), float(ac[0]),
+                   lambda lag: np.interp(lag, lags, ac))
+    return state, float(r.tau_eff)
+
+
 def _dmft_state(ens: Ensemble, delta: float | None) -> _State:
     """Stationary Delta and the upper edge, for a non-gated leaky ensemble with tau = 1."""
     from ._stationary import stationary
@@ -264,19 +280,72 @@ def _site_paths(ens, state, ring, n_paths, rng, calibrate, static):
     return out
 
 
-def _chain(ens, ring, paths, s):
-    """The site types of the chain at threshold s (docs/theory.md eq. 9.7)."""
+def _gated_paths(ens, state, ring, n_paths, rng, calibrate, n_sub=4):
+    """Paths of the gated chain (eq. 9.16): the state's G, G phi'(u^L) and
+    G' (phi(u^L) - h) from u^L and z sampled on a ring n_sub times finer and h the periodic
+    solution of dh/dt = G (phi(u^L) - h); the hidden layers' gains as without a gate."""
+    mf = ring.m * n_sub
+    lags_f = ring_lags(mf, ring.spacing / n_sub)
+    q_l, c_l = layer_gains(ens, state.delta0, state.delta_of(lags_f))[-1]
+    gate = ens.gate
+    u = ring_paths(c_l, n_paths, rng)
+    cz = gate.gain ** 2 * state.delta_of(lags_f) + gate.bias_std ** 2
+    z = gate.bias_mean + ring_paths(cz, n_paths, rng)
+    act = get_activation(ens.flow[-1].activation)
+    phi, dphi = act.values(u)
+    G = get_activation("sigmoid").fn(z)
+    h = periodic_relaxation(G, phi, ring.spacing / n_sub)
+    sub = np.s_[:, ::n_sub]
+    G, phi, dphi, h = G[sub], phi[sub], dphi[sub], h[sub]
+    w = np.full(n_paths, 1.0 / n_paths)
+    if calibrate:   # the exact statistics of phi'(u^L) and of G (Gaussian inputs, eq. 9.11)
+        lags = ring_lags(ring.m, ring.spacing)
+        c_c = layer_gains(ens, state.delta0, state.delta_of(lags))[-1][1]
+        m_d, a_d = gain_statistics(act.name, q_l, c_c)
+        czc = gate.gain ** 2 * state.delta_of(lags) + gate.bias_std ** 2
+        m_g, a_g = shifted_statistics(get_activation("sigmoid").fn, gate.bias_mean,
+                                      float(czc[0]), czc)
+        w = calibration_weights(dphi, m_d, a_d, G, m_g, a_g)
+    state_paths = {"leak": np.ascontiguousarray(G), "w": w,
+                   "r_flow": np.ascontiguousarray(G * dphi),
+                   "r_gate": np.ascontiguousarray(G * (1.0 - G) * (phi - h))}
+    hidden = _site_paths(ens, state, ring, n_paths, rng, calibrate, False)[1:] \
+        if ens.depth > 1 else []
+    return [state_paths, *hidden]
+
+
+def _gated_chain(ens, ring, paths, s):
+    """Site types of the gated chain (eq. 9.15): the state's bare operator d/dt + s + G(t),
+    fed by W^{L-1} (rows G phi'(u^L)) and W_z (rows G' (phi - h))."""
     L = ens.depth
     n = [1.0] + [la.width for la in ens.flow[:-1]]
-    g2 = [la.gain ** 2 for la in ens.flow]
+    st = paths[0]
+    inputs = [Input((L - 1) % L, ens.flow[-1].gain ** 2, st["r_flow"])]
+    if ens.gate.gain > 0:
+        inputs.append(Input(0, ens.gate.gain ** 2, st["r_gate"]))
+    W = ring.frequencies
+    sites = [SiteType(inputs=tuple(inputs), w=st["w"], k2=np.ones(ring.m), re_k=np.ones(ring.m),
+                      n=1.0, leak=st["leak"], c0=s + 1j * W, c1=np.ones(ring.m, complex))]
+    for j in range(1, L):
+        d, w = paths[j]
+        sites.append(SiteType(inputs=(Input(j - 1, ens.flow[j - 1].gain ** 2, d),), w=w,
+                              k2=np.ones(ring.m), re_k=np.ones(ring.m), n=n[j]))
+    return sites
+
+
+def _chain(ens, ring, paths, s):
+    """The site types of the chain at threshold s (docs/theory.md eq. 9.7): site j is fed by
+    W^{j-1} from site j - 1 (mod L), rows scaled by its own gain path."""
+    L = ens.depth
+    n = [1.0] + [la.width for la in ens.flow[:-1]]
     cpl = ring.coupling(s)
     sites = []
     for j in range(L):
         k2, rek = ring.state_symbol(s) if j == 0 else (np.ones(ring.m), np.ones(ring.m))
-        g_in = g2[(j - 1) % L] * (cpl if j == 0 else 1.0)         # W^{j-1} feeds site j
-        g_out = g2[j] * n[(j + 1) % L] / n[j] * (cpl if j == L - 1 else 1.0)
+        g2 = ens.flow[(j - 1) % L].gain ** 2 * (cpl if j == 0 else 1.0)
         d, w = paths[j]
-        sites.append(SiteType(d=d, w=w, k2=k2, re_k=rek, g2_in=g_in, gamma_out=g_out, n=n[j]))
+        sites.append(SiteType(inputs=(Input((j - 1) % L, g2, d),), w=w, k2=k2, re_k=rek,
+                              n=n[j]))
     return sites
 
 
@@ -292,7 +361,9 @@ def _threshold_F(ring, sites, s, warm, regulators, scale):
         n_iter += sol.n_iter
         sols[eta] = prev = sol
         if eta in etas[-3:]:
-            F.append(readout(ring, sites[0], sol, 1.0 + s))
+            st = sites[0]
+            a = s + (float(st.w @ st.leak.mean(axis=1)) if st.leak is not None else 1.0)
+            F.append(readout(ring, st, sol, a))
     return np.array(F), sols, n_iter
 
 
@@ -382,8 +453,13 @@ def spectrum(ens: Ensemble, *, dt: float | None = None, s=None, window: float = 
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     tau = ens.tau / gamma                       # the constant gate slows time: tau -> tau/G*
-    base = ens.replace(gate=None, tau=1.0, noise_std=ens.noise_std / math.sqrt(gamma))
+    gated = ens.gated and not ens.gate.is_constant
+    base = (ens.replace(tau=1.0) if gated else
+            ens.replace(gate=None, tau=1.0, noise_std=ens.noise_std / math.sqrt(gamma)))
     delta = None
+    if gated and dt is not None:
+        raise ValueError("dmft.spectrum: gated ensembles are supported in continuous time only "
+                         "(dt=None): the sampled DMFT integrates the flow, not the Euler map")
     if dt is not None:
         delta = _number("dt", dt, 0.0, True) / tau
         if delta > 1.0:
@@ -395,15 +471,20 @@ def spectrum(ens: Ensemble, *, dt: float | None = None, s=None, window: float = 
         ring = Ring(int(round(window / delta)), round(window / delta) * delta, delta)
     else:
         spacing = _number("spacing", spacing, 0.0, True)
-        ring = Ring(max(8, int(round(window / spacing))), window)
     t0 = time.perf_counter()
-    state = _dmft_state(base, delta)
+    unit = 1.0
+    if gated:   # the gated ensemble's own time unit tau_eff = tau / E[G] sets window, spacing
+        state, unit = _gated_state(base, max(4 * n_paths, 1000), int(seed))
+    else:
+        state = _dmft_state(base, delta)
+    if delta is None:   # odd m: every frequency has its partner, d/dt is real antisymmetric
+        ring = Ring(2 * max(4, int(round(0.5 * window / spacing))) + 1, window * unit)
     static = state.phase == Phase.FIXED_POINT and base.noise_std == 0
     if static:
         # time-constant gains: every matrix is circulant, a long fine ring costs little and
         # makes the frequency sum of the readout converge (eq. 9.14)
         ring = Ring(1024, 102.4) if delta is None else Ring(1024, 1024 * delta, delta)
-    scale = 1.0 if delta is None else delta
+    scale = (1.0 / unit) if delta is None else delta   # regulators in units of the rates
     if s is not None:
         s_user = np.sort(np.atleast_1d(np.asarray(s, dtype=float)) * tau)
         if s_user.ndim != 1 or s_user.size < 1 or not np.all(np.isfinite(s_user)):
@@ -421,7 +502,7 @@ def spectrum(ens: Ensemble, *, dt: float | None = None, s=None, window: float = 
     if grid_error and delta is None and not static:
         # the same paths' law on a grid twice as coarse, at the same thresholds: the O(h^2)
         # grid error of the fine solution is |F_h - F_2h| / 3 (Richardson)
-        ring2 = Ring(ring.m // 2, ring.T)
+        ring2 = Ring(2 * (ring.m // 4) + 1, ring.T)
         coarse = _replica(base, state, ring2, n_paths, np.random.default_rng(seqs[0]),
                           calibrate, static, reps[0][0], regulators, scale, n_above, ds_below,
                           progress)
@@ -443,7 +524,10 @@ def _fixed_point_range(state, ring):
 def _replica(ens, state, ring, n_paths, rng, calibrate, static, s_user, regulators, scale,
              n_above, ds_below, progress):
     """F at the three smallest regulators on every threshold, for one set of gain paths."""
-    paths = _site_paths(ens, state, ring, n_paths, rng, calibrate, static)
+    gated = ens.gated
+    paths = (_gated_paths(ens, state, ring, n_paths, rng, calibrate) if gated
+             else _site_paths(ens, state, ring, n_paths, rng, calibrate, static))
+    chain = _gated_chain if gated else _chain
     results: dict[float, np.ndarray] = {}
     warms: dict[float, dict] = {}
     n_iter = 0
@@ -455,7 +539,7 @@ def _replica(ens, state, ring, n_paths, rng, calibrate, static, s_user, regulato
 
     def run(s):
         nonlocal n_iter
-        F3, warms[float(s)], k = _threshold_F(ring, _chain(ens, ring, paths, s), s,
+        F3, warms[float(s)], k = _threshold_F(ring, chain(ens, ring, paths, s), s,
                                               _predict(warms, s), regulators, scale)
         results[float(s)] = F3
         n_iter += k
