@@ -64,7 +64,7 @@ class SpectrumResult:
         dF/ds by finite differences on the thresholds.
     lyapunov_max : float
         The upper edge s* of the distribution: the maximal exponent (the Schroedinger problem,
-        eq. 4.4, in continuous time; eq. 10.3 for the map; (rho - 1) G* / tau at a fixed point).
+        eq. 4.4, in continuous time; eq. 10.2 for the map; (rho - 1) G* / tau at a fixed point).
     dimension_fraction, entropy_rate, unstable_fraction : float
         D_KY / N, h_KS / N (per unit time) and 1 - F(0) (eq. 9.12).
     errors : dict
@@ -170,7 +170,7 @@ class _State:
 
 def lyapunov_max_map(ens: Ensemble, delta: float, C: np.ndarray, *, tol: float = 1e-10
                      ) -> float:
-    """Largest exponent (per tau) of the Euler map with stationary Delta(k) = ``C`` (eq. 10.3).
+    """Largest exponent (per tau) of the Euler map with stationary Delta(k) = ``C`` (eq. 10.2).
 
     The replica difference y obeys y(n+1) = a y(n) + delta xi(n), a = 1 - delta, with xi of
     covariance A(k) D(n, m), A = dK_F/dc (C(0), C(0), C(k)).  In the growing stationary state
@@ -438,8 +438,8 @@ def spectrum(ens: Ensemble, *, dt: float | None = None, s=None, window: float = 
 
     >>> from dmft import Ensemble, spectrum
     >>> r = spectrum(Ensemble.elman(0.5), s=[-1.25, -0.75])
-    >>> r.phase, [round(float(x), 3) for x in r.cdf]
-    ('fixed point', [0.196, 0.804])
+    >>> r.phase, [round(float(x), 4) for x in r.cdf]
+    ('fixed point', [0.1955, 0.8045])
     """
     gamma = _scope(ens)
     regulators = tuple(_number("regulators[i]", e, 0.0, True) for e in regulators)
@@ -483,7 +483,7 @@ def spectrum(ens: Ensemble, *, dt: float | None = None, s=None, window: float = 
     if static:
         # time-constant gains: every matrix is circulant, a long fine ring costs little and
         # makes the frequency sum of the readout converge (eq. 9.14)
-        ring = Ring(1024, 102.4) if delta is None else Ring(1024, 1024 * delta, delta)
+        ring = Ring(819, 409.6) if delta is None else Ring(1024, 1024 * delta, delta)
     scale = (1.0 / unit) if delta is None else delta   # regulators in units of the rates
     if s is not None:
         s_user = np.sort(np.atleast_1d(np.asarray(s, dtype=float)) * tau)
