@@ -13,17 +13,26 @@
 ``ConvergenceError``        raised by solvers that do not converge, with diagnostics
 ``Phase``                   the one phase vocabulary of every solver (str enum with codes)
 ``SampledOptions``          the validated options of ``sampled`` (frozen dataclass)
+``spectrum``                Lyapunov spectrum F(s), D_KY/N, h_KS/N from the single-site theory
+``summarize_cdf``           D_KY/N, h_KS/N, 1 - F(0) of a tabulated F(s)
+``summarize_exponents``     the same for finite-N exponents (``empirical_cdf``: their F(s))
 ==========================  =====================================================================
 """
 
 from . import activations as activations
 from . import kernels as kernels
+from ._functionals import SpectrumSummary as SpectrumSummary
+from ._functionals import empirical_cdf as empirical_cdf
+from ._functionals import summarize_cdf as summarize_cdf
+from ._functionals import summarize_exponents as summarize_exponents
 from ._phase import phase_diagram as phase_diagram
 from ._sampled import SampledOptions as SampledOptions
 from ._sampled import SampledResult as SampledResult
 from ._sampled import SampledTwoTimeResult as SampledTwoTimeResult
 from ._sampled import sampled as sampled
 from ._sampled import sampled_two_time as sampled_two_time
+from ._spectrum import SpectrumResult as SpectrumResult
+from ._spectrum import spectrum as spectrum
 from ._stationary import StationaryResult as StationaryResult
 from ._stationary import stationary as stationary
 from ._two_time import TwoReplicaResult as TwoReplicaResult

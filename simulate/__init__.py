@@ -14,6 +14,9 @@
 ``lyapunov_spectrum_ode``   the same for any ODE given rhs(x) and jac(x)
 ``lyapunov_max_two``        lambda_max from two nearby trajectories -> ``TwoTrajectoryResult``
 ``kaplan_yorke``            Kaplan-Yorke dimension of a spectrum
+``spectrum_summary``        D_KY/N, h_KS/N, 1 - F(0) of a spectrum (the theory's definitions)
+``spectrum_cdf``            F(s) of a finite-N spectrum
+``finite_size_extrapolation``  a + b / N fit over realizations at several N
 ``sweep``                   resumable grid of (parameters, seed) tasks, embedded or dask
 ``load_sweep``              the labelled dataset of a sweep store
 ``SimulationTask``          picklable task: lambda_max, Delta_0, mean gate of one realization
@@ -60,6 +63,10 @@ from ._observables import find_fixed_point as find_fixed_point
 from ._observables import jacobian as jacobian
 from ._observables import jacobian_eigenvalues as jacobian_eigenvalues
 from ._observables import population_variance as population_variance
+from ._spectral import FiniteSizeFit as FiniteSizeFit
+from ._spectral import finite_size_extrapolation as finite_size_extrapolation
+from ._spectral import spectrum_cdf as spectrum_cdf
+from ._spectral import spectrum_summary as spectrum_summary
 from ._sweep import SimulationTask as SimulationTask
 from ._sweep import load_sweep as load_sweep
 from ._sweep import sweep as sweep
