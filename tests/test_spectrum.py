@@ -229,3 +229,47 @@ def test_bad_input(kw, match):
     args.update(kw)
     with pytest.raises((ValueError, TypeError), match=match):
         spectrum(args.pop("ens"), **args)
+
+
+# ----------------------------------------------------------------------------- finite N (slow)
+SLOW_CASES = {
+    "tanh g=3": (Ensemble.elman(3.0), 0.1, 1.0),
+    "relu->tanh g=2,2": (Ensemble.node((2.0, 2.0), hidden="relu", output="tanh"), 0.1, 1.0),
+    "mGRU g=3 mu_z=0": (Ensemble.mgru(3.0, gate_gain=1.0, gate_bias_mean=0.0), 0.2, 2.0),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(SLOW_CASES))
+def test_theory_against_finite_n_spectra(name):
+    """F(s) at s = 0 and -0.1, and D_KY/N, of the theory against QR spectra of networks at
+    N = 500, 1000, 2000 (k = N/4: F is known down to lambda_k, below -0.3 here), 3, 2, 2
+    realizations, T = 200 tau_eff after 50 tau_eff, judged on the a + b/N extrapolation
+    (eq. 8.1): |a - theory| <= 3 standard errors of a plus 3 theory errors."""
+    ens, dt, unit = SLOW_CASES[name]
+    th = spectrum(ens)
+    plan = {500: (0, 1, 2), 1000: (0, 1), 2000: (0, 1)}
+    F0, F1, dky = [], [], []
+    for n, seeds in plan.items():
+        rows = []
+        for seed in seeds:
+            res = simulate.lyapunov_spectrum(simulate.sample(ens, n, seed=seed), n // 4,
+                                             t_max=200.0 * unit, dt=dt, t_transient=50.0 * unit,
+                                             seed=seed)
+            rows.append((*simulate.spectrum_cdf(res, [0.0, -0.1]),
+                         simulate.spectrum_summary(res).dimension_fraction))
+        F0.append([r[0] for r in rows])
+        F1.append([r[1] for r in rows])
+        dky.append([r[2] for r in rows])
+    ns = list(plan)
+    theory = {"F(0)": float(np.interp(0.0, th.s, th.cdf)),
+              "F(-0.1)": float(np.interp(-0.1, th.s, th.cdf)),
+              "D_KY/N": th.dimension_fraction}
+    err = {"F(0)": float(np.interp(0.0, th.s, th.cdf_err)),
+           "F(-0.1)": float(np.interp(-0.1, th.s, th.cdf_err)),
+           "D_KY/N": math.sqrt(sum(e * e for e in th.errors["dimension_fraction"].values()
+                                   if e is not None))}
+    for key, vals in (("F(0)", F0), ("F(-0.1)", F1), ("D_KY/N", dky)):
+        fit = simulate.finite_size_extrapolation(ns, vals)
+        assert abs(fit.value - theory[key]) <= 3 * fit.stderr + 3 * err[key], \
+            (name, key, fit.value, fit.stderr, theory[key])
