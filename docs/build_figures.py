@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
-EXAMPLES = ("critical_init", "autocorrelation", "gating", "nonleaky", "phase_diagram", "spectrum",
+EXAMPLES = ("critical_init", "autocorrelation", "gating", "nonleaky", "phase_diagram",
             "flipflop_ring", "expressivity", "real_data")
 
 
