@@ -96,6 +96,21 @@ def test_gated_chain_reduces_to_the_constant_gate():
     np.testing.assert_allclose(a.cdf, b.cdf, atol=1e-3)
 
 
+def test_upper_edge_is_the_schroedinger_lambda_max():
+    # the single-site F(s) reaches 1 where the Schroedinger problem (eq. 4.4) puts lambda_max:
+    # above it F = 1 within the eta -> 0 extrapolation's error (~1e-4; 5e-4 allowed), below it
+    # 1 - F falls linearly (measured slope ~0.1 per unit of s) and the line through two
+    # thresholds below the edge reaches 0 within 0.01 of it
+    e = dmft.stationary(Ensemble.elman(3.0)).lyapunov_max
+    s = [e - 0.03, e - 0.01, e + 0.01, e + 0.03]
+    r = spectrum(Ensemble.elman(3.0), s=s, n_paths=128, n_replicas=1, grid_error=False)
+    u = 1.0 - r.cdf
+    assert np.all(np.abs(u[2:]) < 5e-4)
+    assert u[0] > u[1] > 5e-4
+    zero = s[1] + u[1] * (s[1] - s[0]) / (u[0] - u[1])
+    assert zero == pytest.approx(e, abs=0.01)
+
+
 def test_map_edge_at_delta_one_is_molgedey():
     # delta = 1: h <- tanh(W h); per step lambda = log(g sqrt(E[phi'(x)^2])) over the
     # stationary x (Molgedey, Schuchhardt, Schuster 1992), x ~ N(0, g^2 Delta_0)
