@@ -111,14 +111,18 @@ def test_upper_edge_is_the_schroedinger_lambda_max():
     assert zero == pytest.approx(e, abs=0.01)
 
 
-def test_mean_exponent_is_the_mean_log_determinant():
+@pytest.mark.parametrize("paths, seeds", [pytest.param(128, (0,), id="fast"),
+                                          pytest.param(256, (0, 1, 2), id="slow",
+                                                       marks=pytest.mark.slow)])
+def test_mean_exponent_is_the_mean_log_determinant(paths, seeds):
     # the mean of the exponents is an exact average: for the map at delta = 1, h <- tanh(W h),
     # per step (1/N) log|det(D W)| -> log g - 1/2 + E[log phi'(u)], u ~ N(0, g^2 Delta(0))
     # (log|det W| / N -> log g - 1/2 for a Ginibre matrix of variance g^2 / N).  From the
     # theory's F: mean = s* - int F ds (delta = 1 has no uncoupled exponent, so F is free of
     # window artifacts down to its lower tail, covered to F < 1e-40).  Tolerance: 3 standard
-    # errors of the mean of 2 seeds (spread 0.008 over 3 seeds of 128 paths, measured) plus
-    # the trapezoid error of the threshold grid (0.0025: 32 against 63 thresholds)
+    # errors of the mean over the seeds (spread 0.008 over 3 seeds of 128 paths, measured: the
+    # calibration does not reach the deep tail of log phi') plus the trapezoid error of the
+    # threshold grid (0.0025: 32 against 63 thresholds)
     g = 3.0
     C = stationary_map(Ensemble.elman(g), 1.0)
     x, w = np.polynomial.hermite_e.hermegauss(200)
@@ -126,11 +130,12 @@ def test_mean_exponent_is_the_mean_log_determinant():
     exact = math.log(g) - 0.5 + elog
     s = np.concatenate([-np.geomspace(40, 9.5, 10), np.linspace(-9, 0.3, 32)])
     means = []
-    for seed in (0, 1):
-        r = spectrum(Ensemble.elman(g), dt=1.0, s=s, n_paths=256, n_replicas=1, seed=seed)
+    for seed in seeds:
+        r = spectrum(Ensemble.elman(g), dt=1.0, s=s, n_paths=paths, n_replicas=1, seed=seed)
         means.append(r.lyapunov_max - np.trapezoid(np.append(r.cdf, 1.0),
                                                    np.append(r.s, r.lyapunov_max)))
-    assert np.mean(means) == pytest.approx(exact, abs=3 * 0.008 / math.sqrt(2) + 0.0025)
+    sem = 0.008 * math.sqrt(128 / paths / len(seeds))
+    assert np.mean(means) == pytest.approx(exact, abs=3 * sem + 0.0025)
 
 
 def test_map_edge_at_delta_one_is_molgedey():
