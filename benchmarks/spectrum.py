@@ -95,10 +95,11 @@ def main() -> None:
     # the realization spread scales as N^-1/2: s = std * sqrt(N), pooled
     s_pool = math.sqrt(np.mean([np.var(v, ddof=1) * n for n, v in zip(ns, vals, strict=True)]))
     target = 0.01 * r.dimension_fraction
-    # one-parameter fit x = a_theory + b / N (weights N R / s^2): b = sum w N (x - a) / sum w
+    # one-parameter weighted fit x_N = a_theory + b / N, Var x_N = s^2 / (N R):
+    # b = sum R (x - a) / sum (R / N)
     xs = np.array([np.mean(v) for v in vals])
-    wts = np.array([len(v) for v in vals]) * ns
-    b_fixed = float(np.sum(wts * (xs - r.dimension_fraction) * ns) / np.sum(wts))
+    R = np.array([len(v) for v in vals], dtype=float)
+    b_fixed = float(np.sum(R * (xs - r.dimension_fraction)) / np.sum(R / ns))
     print(f"finite-size deficit with a fixed at the theory: b = {b_fixed:.2f}")
     b = abs(b_fixed)
     n_need = max(int(math.ceil(b / (0.5 * target))), int(ns[-1]))
