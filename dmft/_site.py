@@ -345,7 +345,8 @@ def _map_once(sites, S, V, eta):
     den = sum(s.n * float(o.u.sum()) for s, o in zip(sites, out, strict=True))
     if not (num > 0 and den > 0):
         raise ConvergenceError("single-site chain: a trace of the kernels is not positive "
-                               "(too few gain paths for the calibrated weights?)",
+                               "(negative calibrated weights, docs/theory.md 9.7: use more "
+                               "paths or calibrate=False)",
                                trace_v=num, trace_u=den, eta=eta)
     c = math.sqrt(num / den)
     return [x * c for x in S_new], [x / c for x in V_new], out[0]
