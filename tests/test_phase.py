@@ -49,13 +49,13 @@ def test_gated_boundary_stays_where_static_puts_it():
                        sampled_kwargs=dict(n_paths=300, lyapunov_iter=8), seed=1)
     assert (ds.method == "sampled").all()
     for mu in (-1.0, 1.5):
-        row = ds.sel({"gate.bias_mean": mu})
+        row = ds.sel(gate_bias_mean=mu)
         assert row.phase.values.tolist() == ["fixed point", "chaotic"]
         assert row.lyapunov_max.values[0] < 0 < row.lyapunov_max.values[1]
         np.testing.assert_allclose(row.rho.values, [0.6, 2.0], rtol=1e-9)
     # the mean gate at the fixed point h* = 0 is E[sigmoid(mu_z)] exactly
     fp = fixed_point(set_parameter(set_parameter(ens, "gain", 0.6 * gc), "gate.bias_mean", 1.5))
-    assert ds.gate_mean.sel({"gain": 0.6 * gc, "gate.bias_mean": 1.5}).item() == pytest.approx(
+    assert ds.gate_mean.sel(gain=0.6 * gc, gate_bias_mean=1.5).item() == pytest.approx(
         fp.gate_mean, abs=1e-9)
 
 
