@@ -115,15 +115,16 @@ def _mm(X, wt, out) -> None:
 
 
 class _Buffers:
-    """The work arrays of :meth:`TorchNetwork.field` and the RK4 step for blocks of c rows."""
+    """The work arrays of :meth:`TorchNetwork.field` (and of the RK4 step when ``rk4``) for
+    blocks of c rows."""
 
-    def __init__(self, net: TorchNetwork, c: int):
+    def __init__(self, net: TorchNetwork, c: int, rk4: bool):
         def new(m):
             return torch.empty((c, m), dtype=torch.float64, device=net.device)
 
         self.y = [new(w.shape[1]) for w in net.wt]  # each layer's output, W^l X
         self.yz = new(net.n) if net.gated else None  # the gate's preactivation, W_z X
-        self.k1, self.k2, self.tmp = new(net.n), new(net.n), new(net.n)
+        self.k1, self.k2, self.tmp = (new(net.n), new(net.n), new(net.n)) if rk4 else (None,) * 3
 
 
 class TorchNetwork:
@@ -219,7 +220,7 @@ class TorchNetwork:
         trace at the starting state."""
         if method == 0:
             return self.field(Z, Z, bufs, h_step=dt, want_tr=want_tr)
-        k1, k2, tmp = bufs.k1[: Z.shape[0]], bufs.k2[: Z.shape[0]], bufs.tmp[: Z.shape[0]]
+        k1, k2, tmp = bufs.k1, bufs.k2, bufs.tmp
         tr = self.field(Z, k1, bufs, want_tr=want_tr)
         torch.add(Z, k1, alpha=0.5 * dt, out=tmp)
         self.field(tmp, k2, bufs)
@@ -342,14 +343,14 @@ class TorchStepper(NetworkStepper):
         Z[1:].copy_(Q.T)
 
     def transient(self, n: int) -> int:
-        k, N = self.sched.k, self.net.n
+        k, N, rk4 = self.sched.k, self.net.n, self.sched.code == 1
         # a copy (torch.tensor copies): the caller's h0 is kept
         Zs = torch.tensor(self.h0, dtype=torch.float64, device=self.device).reshape(1, N)
-        done = self._chunk(Zs, n, False, 0, None, _Buffers(self.net, 1)) if n else 0
+        done = self._chunk(Zs, n, False, 0, None, _Buffers(self.net, 1, rk4)) if n else 0
         self.Z = torch.empty((1 + k, N), dtype=torch.float64, device=self.device)
         self.Z[0] = Zs[0]
         self.Z[1:] = torch.as_tensor(self.q0.T, dtype=torch.float64).to(self.device)
-        self.bufs = _Buffers(self.net, 1 + k)  # allocated once for the whole run
+        self.bufs = _Buffers(self.net, 1 + k, rk4)  # allocated once for the whole run
         return done
 
     def align(self, n: int) -> int:
@@ -392,7 +393,7 @@ def integrate_torch(net: Network, h0: np.ndarray, t_max: float, dt: float, *, me
     rec = np.zeros((n_rec, n))
     Z = torch.tensor(h0b, dtype=torch.float64, device=device)  # a copy: h0 is kept
     last = Z[0].clone()
-    bufs = _Buffers(tn, 1)
+    bufs = _Buffers(tn, 1, code == 1)
     amp = float(net.noise_std * math.sqrt(dt / net.tau))
     rs = _noise(amp, _noise_seeds(net.noise_std, seed, 1)[0])
     total, m, done, diverged = n_tr + n_steps, 0, n_tr + n_steps, False
