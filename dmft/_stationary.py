@@ -26,22 +26,31 @@ noise Delta'(s) is an exact E = 0 eigenfunction (odd, one node), checked at ever
 
 Method (the pieces are separate functions):
 
-1. :class:`_Curve`: for one Delta_0, K and K' on Chebyshev nodes of w in [0, 1] with
-   Delta = Delta_0 (1 - w^2).  The substitution makes the endpoint singularities of
+1. :class:`_Curve`: for one Delta_0, K' and f = Delta - K on Chebyshev nodes of w in [0, 1]
+   with Delta = Delta_0 (1 - w^2).  The substitution makes the endpoint singularities of
    piecewise-smooth activations at Delta = Delta_0 (terms (Delta_0 - Delta)^(k + 1/2), e.g. the
    arc-cosine kernel) polynomial in w, so the interpolant converges spectrally; the potential
-   (4.2) is its exact antiderivative.
+   (4.2) is the antiderivative of f, re-expanded on the branch [Delta_inf, Delta_0].
 2. :func:`_delta_inf`: K is absolutely monotone in Delta >= 0 (positive Mehler coefficients,
    kept under composition), so f = Delta - K is concave: its maximum is the root of K' = 1 and
    Delta_inf is the lower root of f, both by bracketed root finds (no scan to miss it).
-3. Delta_0 from (4.3): bracket expansion and Brent's method on coarse tables (12 nodes,
-   quadrature error ~1e-6), then Brent on the fine tables from a bracket of relative width
-   ~1e-5 around the coarse root (3-5 fine tables per solve).
-4. Delta(s) by quadrature of ds = -dDelta / P(Delta), P^2 = 2 (V(Delta_inf) - V(Delta)), in the
+3. Delta_0 from (4.3) (the energy route): bracket expansion and Brent's method on coarse tables
+   (12 nodes, quadrature error ~1e-6), then Brent on the fine tables from a bracket of relative
+   width ~1e-5 around the coarse root (3-5 fine tables per solve).
+4. Near onset (the branch thinner than 1e-2 Delta_0, or 1 - K'(Delta_inf) < 1e-3, or the energy
+   route failed; no noise) the slope route (docs/theory.md eq. 4.10): the branch from the
+   derivative kernel alone, f' = 1 - K' tabulated on a window of a few amplitudes below
+   Delta_0, where f = Delta - K would carry a rounding error eps Delta_0 far above its size on
+   the branch; Delta_0 from f(Delta_inf) = 0 with f(Delta_0) from the diagonal kernel.  Where
+   even this cannot resolve the branch (thinner than the tables' covariances can be told apart),
+   the onset limit 0 < lambda_max tau <= sqrt(K'(Delta_0; Delta_0)) - 1 (eq. 4.11) is reported as
+   its midpoint with half the interval as error, phase NEAR_CRITICAL.
+5. Delta(s) by quadrature of ds = -dDelta / P(Delta), P^2 = 2 (V(Delta_inf) - V(Delta)), in the
    variable t with Delta = Delta_inf + (Delta_0 - Delta_inf) exp(-t^2): the integrand is smooth at
    both the turning point (t = 0) and the approach to Delta_inf (t -> inf).
-5. (4.4) by second-order finite differences on a symmetric lag grid with a tridiagonal eigensolver,
-   Richardson-extrapolated from two grids.
+6. (4.4) by second-order finite differences on a symmetric lag grid with a tridiagonal eigensolver,
+   Richardson-extrapolated from two grids; ``lyapunov_err`` from that extrapolation, the kernel
+   tables' error and the branch's rounding (:func:`_lyapunov_error`).
 """
 
 from __future__ import annotations
@@ -83,6 +92,10 @@ class StationaryResult:
         point).
     lyapunov_max : float
         lambda_max = (sqrt(1 - E_0) - 1) / tau (eq. 4.4); (rho - 1) / tau at a stable fixed point.
+    lyapunov_err : float
+        Its numerical error: the lag grid's (Richardson) error of E_0, the kernel tables' error
+        and, on the energy route, the rounding of f = Delta - K on the branch (near onset the
+        small-amplitude branch is taken, see :func:`stationary`); 0 for explosive flows.
     ground_energy, first_excited_energy : float
         E_0 and E_1 of H (eq. 4.4); at a fixed point the flat potential gives both = 1 - rho^2
         (the continuum edge).
@@ -90,9 +103,10 @@ class StationaryResult:
         Rayleigh quotient <Delta'|H|Delta'> / <Delta'|Delta'> (exactly 0 in the continuum
         limit); None where not applicable (fixed point, noise-driven: Delta' jumps at s = 0).
     phase : Phase
-        CHAOTIC (lambda_max > 0), FIXED_POINT (stable, rho < 1), CRITICAL (rho = 1: Delta(s)
-        = q*, lambda_max = 0), DRIVEN_STABLE (noise-driven, lambda_max <= 0) or EXPLOSIVE
-        (unbounded flow beyond rho = 1); see :class:`dmft.Phase`.
+        CHAOTIC (lambda_max > 2 ``lyapunov_err``), NEAR_CRITICAL (chaotic branch, lambda_max
+        within 2 errors of 0: just above onset), FIXED_POINT (stable, rho < 1), CRITICAL (rho = 1:
+        Delta(s) = q*, lambda_max = 0), DRIVEN_STABLE (noise-driven, lambda_max <= 0) or
+        EXPLOSIVE (unbounded flow beyond rho = 1); see :class:`dmft.Phase`.
     rho : float
         Spectral radius of the flow Jacobian at the fixed point (docs/theory.md section 3).
     converged, residual, n_iter, message
@@ -107,6 +121,7 @@ class StationaryResult:
     autocorrelation: np.ndarray = field(repr=False)
     half_decay_time: float
     lyapunov_max: float
+    lyapunov_err: float
     ground_energy: float
     first_excited_energy: float
     zero_mode_energy: float | None
@@ -122,8 +137,8 @@ class StationaryResult:
         """Plain-Python summary (for JSON); ``arrays=True`` adds the lags and Delta(s)."""
         out = {k: getattr(self, k) for k in (
             "delta0", "delta_inf", "delta0_preactivation", "half_decay_time", "lyapunov_max",
-            "ground_energy", "first_excited_energy", "zero_mode_energy", "phase", "rho",
-            "noise_std", "converged", "residual", "n_iter", "message")}
+            "lyapunov_err", "ground_energy", "first_excited_energy", "zero_mode_energy", "phase",
+            "rho", "noise_std", "converged", "residual", "n_iter", "message")}
         out["ensemble"] = self.ensemble.describe()
         out["phase"] = self.phase.value
         if arrays:
@@ -202,34 +217,27 @@ def _n_quad(layers, delta0: float, h_sqrt_q: float) -> int | None:
 
 
 class _Curve:
-    """K(Delta; Delta_0), K'(Delta; Delta_0) and the potential (4.2) for one Delta_0.
+    """K(Delta; Delta_0), K'(Delta; Delta_0) and f = Delta - K for one Delta_0.
 
     Chebyshev interpolants in w in [0, 1], Delta = Delta_0 (1 - w^2) (so w = 0 is Delta_0).
     """
 
     def __init__(self, layers, delta0: float, n: int, h_quad: float | None = None) -> None:
         self.delta0 = d0 = float(delta0)
-        self.x = _cheb_nodes(n)
-        w = 0.5 * (self.x + 1.0)
+        w = 0.5 * (_cheb_nodes(n) + 1.0)
         delta = d0 * (1.0 - w * w)
         h_quad = _H_FINE if h_quad is None else h_quad
         fk = flow_kernel(layers, d0, d0, delta, n_quad=_n_quad(layers, d0, h_quad))
-        k, dk = fk.k, fk.dk
-        self.kc = _cheb_coefficients(k)
-        self.dkc = _cheb_coefficients(dk)
+        self.dkc = _cheb_coefficients(fk.dk)
         self.ddkc = cheb.chebder(self.dkc) * 2.0          # d/dw of K'
-        # A(w) = int K(w) w dw; int_0^Delta(w) K dD = 2 Delta_0 (A(1) - A(w)).
-        kw = cheb.chebmul(self.kc, [0.5, 0.5])           # K(w) * w, w = (x + 1) / 2
-        self.ac = cheb.chebint(kw) * 0.5                 # d/dw = 2 d/dx
-        self.a1 = float(cheb.chebval(1.0, self.ac))
-        self.n_kernel_points = n
+        # f = Delta - K is formed at the nodes (one rounding of size eps Delta_0 each): near
+        # onset the branch's energy P^2 ~ f1 (Delta_0 - Delta_inf)^2 is many orders below
+        # Delta_0^2, and a difference of the antiderivatives of Delta and of K would lose it.
+        self.fc = _cheb_coefficients(delta - fk.k)
 
     # all functions of w in [0, 1]
     def delta(self, w):
         return self.delta0 * (1.0 - np.square(w))
-
-    def k(self, w):
-        return cheb.chebval(2.0 * np.asarray(w) - 1.0, self.kc)
 
     def dk(self, w):
         return cheb.chebval(2.0 * np.asarray(w) - 1.0, self.dkc)
@@ -239,33 +247,96 @@ class _Curve:
         return cheb.chebval(2.0 * np.asarray(w) - 1.0, self.ddkc) / (-2.0 * self.delta0
                                                                     * np.asarray(w))
 
-    def g(self, w):
-        """G(Delta) = Delta^2 / 2 - int_0^Delta K = -V(Delta)."""
-        d = self.delta(w)
-        integral = 2.0 * self.delta0 * (self.a1 - cheb.chebval(2.0 * np.asarray(w) - 1.0,
-                                                                self.ac))
-        return 0.5 * d * d - integral
+    def f(self, w):
+        """f(Delta) = Delta - K(Delta) = -V'(Delta)."""
+        return cheb.chebval(2.0 * np.asarray(w) - 1.0, self.fc)
 
 
-@dataclass(frozen=True)
 class _Branch:
-    """The decaying solution's anchor for one Delta_0: Delta_inf and the energy mismatch."""
+    """The decaying solution for one Delta_0: where it ends and the functions along it.
 
-    curve: _Curve
-    w_inf: float           # w at Delta_inf
-    delta_inf: float
-    f1: float              # 1 - K'(Delta_inf) > 0: the squared decay rate of Delta - Delta_inf
-    p2_top: float          # P^2(Delta_0) = 2 (V(Delta_inf) - V(Delta_0))
+    Every function takes d = Delta - Delta_inf in [0, amp] (near onset Delta_inf + d would
+    round d away).  Subclasses set ``delta0``, ``delta_inf``, ``amp`` = Delta_0 - Delta_inf,
+    ``f1`` = 1 - K'(Delta_inf) > 0 (the squared decay rate of Delta - Delta_inf), ``f2`` =
+    -K''(Delta_inf), ``f_top`` = f(Delta_0) = Delta''(0), ``p2_top`` = P^2(Delta_0) as computed
+    and ``p2_target`` = sigma^4 / 4 (its value on the solution, eq. 4.3), and implement
+    :meth:`kprime` and :meth:`_p2_raw`.
+    """
+
+    route = ""
+
+    def kprime(self, d):
+        """K'(Delta_inf + d; Delta_0)."""
+        raise NotImplementedError
+
+    def _p2_raw(self, d):
+        raise NotImplementedError
+
+    def p2(self, d) -> np.ndarray:
+        """P^2(Delta) = 2 (V(Delta_inf) - V(Delta)) = 2 int_{Delta_inf}^{Delta} f dD (eq. 4.7).
+
+        The energy root leaves P^2(Delta_0) - sigma^4/4 at the root tolerance, not 0: that
+        mismatch is spread linearly over the branch so that the turning point is exact.  Very
+        close to Delta_inf (d < 1e-3 amp), where differences of antiderivatives lose digits, the
+        Taylor form f1 d^2 + f2 d^3 / 3 is used.
+        """
+        d = np.asarray(d, dtype=float)
+        out = self._p2_raw(d) - (self.p2_top - self.p2_target) * d / self.amp
+        near = d < 1e-3 * self.amp
+        if np.any(near):
+            out = np.where(near, self.f1 * d * d + self.f2 * d ** 3 / 3.0, out)
+        return np.maximum(out, 0.0)
 
 
-def _delta_inf(curve: _Curve, odd_unbiased: bool) -> tuple[float, float] | None:
-    """(w_inf, Delta_inf): lower root of the concave f = Delta - K with f' > 0, or None."""
+#: Chebyshev nodes of the local antiderivative on [0, w_inf]: f is a polynomial of degree
+#: n_kernel - 1 in w, so f(w) w is reproduced exactly (to rounding) for n_kernel <= 63.
+_N_LOCAL = 64
+
+
+class _EnergyBranch(_Branch):
+    """The branch of the energy route (kernel tables of K over [0, Delta_0], section 4).
+
+    P^2 = 4 Delta_0 (B(w_inf) - B(w)) with B(w) = int_0^w f w' dw' re-expanded on [0, w_inf]:
+    near onset the branch is a sliver w < w_inf << 1 in which f is many orders below its maximum
+    on [0, 1], and the global antiderivative's coefficients (of the size of that maximum) would
+    swamp the branch's energy with their rounding.
+    """
+
+    route = "energy"
+
+    def __init__(self, curve: _Curve, w_inf: float, sigma: float) -> None:
+        self.curve, self.w_inf = curve, w_inf
+        self.delta0 = curve.delta0
+        self.amp = curve.delta0 * w_inf * w_inf
+        self.delta_inf = float(curve.delta(w_inf))
+        self.f1 = 1.0 - float(curve.dk(w_inf))
+        self.f2 = -float(curve.ddk(w_inf)) if w_inf > 0 else 0.0
+        self.f_top = float(curve.f(0.0))
+        w = 0.5 * w_inf * (_cheb_nodes(_N_LOCAL) + 1.0)
+        self.bc = cheb.chebint(_cheb_coefficients(curve.f(w) * w), lbnd=-1.0) * (0.5 * w_inf)
+        self.b_inf = float(cheb.chebval(1.0, self.bc))
+        self.p2_top = 4.0 * self.delta0 * self.b_inf
+        self.p2_target = sigma ** 4 / 4.0
+
+    def _w(self, d):
+        """w^2 = (Delta_0 - Delta) / Delta_0 = (amp - d) / Delta_0."""
+        return np.sqrt(np.clip((self.amp - d) / self.delta0, 0.0, 1.0))
+
+    def kprime(self, d):
+        return self.curve.dk(self._w(d))
+
+    def _p2_raw(self, d):
+        x = np.clip(2.0 * self._w(d) / self.w_inf - 1.0, -1.0, 1.0)
+        return 4.0 * self.delta0 * (self.b_inf - cheb.chebval(x, self.bc))
+
+
+def _delta_inf(curve: _Curve, odd_unbiased: bool) -> float | None:
+    """w_inf of Delta_inf: lower root of the concave f = Delta - K with f' > 0, or None."""
     if odd_unbiased:
-        f1 = 1.0 - float(curve.dk(1.0))
-        return (1.0, 0.0) if f1 > 0.0 else None
+        return 1.0 if 1.0 - float(curve.dk(1.0)) > 0.0 else None
 
     def f(w):
-        return float(curve.delta(w) - curve.k(w))
+        return float(curve.f(w))
 
     def kp1(w):
         return float(curve.dk(w)) - 1.0
@@ -277,45 +348,22 @@ def _delta_inf(curve: _Curve, odd_unbiased: bool) -> tuple[float, float] | None:
     if f(w_star) <= 0.0:
         return None
     if f(1.0) >= 0.0:             # K(0) = 0 to rounding
-        return 1.0, 0.0
-    w_inf = optimize.brentq(f, w_star, 1.0, xtol=1e-15, rtol=1e-15)
-    return w_inf, float(curve.delta(w_inf))
+        return 1.0
+    return optimize.brentq(f, w_star, 1.0, xtol=1e-15, rtol=1e-15)
 
 
 def _branch(layers, delta0: float, n: int, odd_unbiased: bool,
-            h_quad: float | None = None) -> _Branch | None:
+            h_quad: float | None = None, sigma: float = 0.0) -> _EnergyBranch | None:
     curve = _Curve(layers, delta0, n, h_quad)
-    root = _delta_inf(curve, odd_unbiased)
-    if root is None:
-        return None
-    w_inf, d_inf = root
-    f1 = 1.0 - float(curve.dk(w_inf))
-    p2_top = 2.0 * (float(curve.g(0.0)) - float(curve.g(w_inf)))
-    return _Branch(curve, w_inf, d_inf, f1, p2_top)
-
-
-def _p2(br: _Branch, delta: np.ndarray) -> np.ndarray:
-    """P^2(Delta) = 2 (V(Delta_inf) - V(Delta)) = 2 int_{Delta_inf}^{Delta} (D - K(D)) dD.
-
-    Near Delta_inf the difference of antiderivatives loses digits; there the Taylor form
-    f1 d^2 + f2 d^3 / 3 (f2 = -K''(Delta_inf), d = Delta - Delta_inf) is used.
-    """
-    c = br.curve
-    w = np.sqrt(np.clip(1.0 - delta / c.delta0, 0.0, 1.0))
-    out = 2.0 * (c.g(w) - float(c.g(br.w_inf)))
-    d = delta - br.delta_inf
-    near = d < 1e-3 * (c.delta0 - br.delta_inf)
-    if np.any(near):
-        f2 = -float(c.ddk(br.w_inf)) if br.w_inf > 0 else 0.0
-        out = np.where(near, br.f1 * d * d + f2 * d ** 3 / 3.0, out)
-    return np.maximum(out, 0.0)
+    w_inf = _delta_inf(curve, odd_unbiased)
+    return None if w_inf is None else _EnergyBranch(curve, w_inf, sigma)
 
 
 # ---------------------------------------------------------------------------------- Delta_0
 def _energy(layers, delta0, n, odd_unbiased, sigma,
             h_quad: float | None = None) -> tuple[float, _Branch | None]:
     """e(Delta_0) = P^2(Delta_0)/2 - sigma^4/8, scaled by Delta_0^2; -1 where no branch."""
-    br = _branch(layers, delta0, n, odd_unbiased, h_quad)
+    br = _branch(layers, delta0, n, odd_unbiased, h_quad, sigma)
     if br is None:
         return -1.0, None
     return (0.5 * br.p2_top - sigma ** 4 / 8.0) / delta0 ** 2, br
@@ -404,6 +452,199 @@ def _solve_delta0(layers, guess: float, n: int, odd_unbiased: bool, sigma: float
     return br, abs(res), n_eval
 
 
+# ---------------------------------------------------------------------------------- near onset
+class _SlopeCurve:
+    """f'(Delta) = 1 - K'(Delta; Delta_0) on a window below Delta_0, and its integrals.
+
+    Delta = Delta_0 - W v^2 with v in [0, 1] (the substitution that makes the endpoint
+    singularities at Delta_0 polynomial, as in :class:`_Curve`), W <= Delta_0 the window:
+
+        F(v) = int_{Delta(v)}^{Delta_0} f'(D) dD = f(Delta_0) - f(Delta(v))
+        E(v) = F(v) W v^2 - int_{Delta(v)}^{Delta_0} F dD
+
+    E(v) is the energy int_{Delta(v)}^{Delta_0} f dD of a branch that ends at Delta(v), where f
+    vanishes (f = F(v) - F there).  Only K' enters, and f' = 1 - K' is formed with an error of
+    ~eps, where f = Delta - K carries ~eps Delta_0: near onset, where f on the branch is of
+    order f1 (Delta_0 - Delta_inf) <<< Delta_0, this is the difference between a resolved and a
+    lost branch.
+    """
+
+    def __init__(self, layers, delta0: float, window: float, n: int) -> None:
+        self.delta0, self.window = float(delta0), float(window)
+        v = 0.5 * (_cheb_nodes(n) + 1.0)
+        fk = flow_kernel(layers, delta0, delta0, delta0 - window * v * v,
+                         n_quad=_n_quad(layers, delta0, _H_FINE))
+        self.pc = _cheb_coefficients(1.0 - fk.dk)
+        self.dpc = cheb.chebder(self.pc) * 2.0                          # d f' / dv
+        # int_0^v p(v') v' dv' = (1/2) chebint(p (x + 1)/2) in x = 2 v - 1; dD = -2 W v dv
+        self.Fc = cheb.chebint(cheb.chebmul(self.pc, [0.5, 0.5]), lbnd=-1.0) * window
+        self.Hc = cheb.chebint(cheb.chebmul(self.Fc, [0.5, 0.5]), lbnd=-1.0) * window
+
+    def _val(self, coef, v):
+        return cheb.chebval(2.0 * np.asarray(v) - 1.0, coef)
+
+    def fp(self, v):
+        return self._val(self.pc, v)
+
+    def F(self, v):
+        return self._val(self.Fc, v)
+
+    def h(self, v):
+        return self._val(self.Hc, v)
+
+    def energy(self, v):
+        return self.F(v) * self.window * np.square(v) - self.h(v)
+
+    def end(self, target: float) -> float | None:
+        """v_inf: E(v_inf) = target past the minimum of E (f' = 0), or None (none inside)."""
+        if not (self.fp(0.0) < 0.0 < self.fp(1.0)):
+            return None
+
+        def e(v):
+            return float(self.energy(v)) - target
+
+        v_star = optimize.brentq(lambda v: float(self.fp(v)), 0.0, 1.0, xtol=1e-15)
+        if not (e(v_star) < 0.0 <= e(1.0)):
+            return None
+        return optimize.brentq(e, v_star, 1.0, xtol=1e-15, rtol=1e-15)
+
+
+class _SlopeBranch(_Branch):
+    """The branch of the slope route (:class:`_SlopeCurve`); f = F(v_inf) - F(v) on it."""
+
+    route = "slope"
+
+    def __init__(self, curve: _SlopeCurve, v_inf: float, sigma: float) -> None:
+        self.curve, self.v_inf = curve, v_inf
+        W = curve.window
+        self.delta0 = curve.delta0
+        self.amp = W * v_inf * v_inf
+        self.delta_inf = self.delta0 - self.amp
+        self.f1 = float(curve.fp(v_inf))
+        self.f2 = float(curve._val(curve.dpc, v_inf)) / (-2.0 * W * v_inf)
+        self.f_top = float(curve.F(v_inf))
+        self.e_inf = float(curve.energy(v_inf))
+        self.h_inf = float(curve.h(v_inf))
+        self.p2_top = 2.0 * self.e_inf
+        self.p2_target = sigma ** 4 / 4.0
+
+    def _v(self, d):
+        return np.sqrt(np.clip((self.amp - d) / self.curve.window, 0.0, 1.0))
+
+    def kprime(self, d):
+        return 1.0 - self.curve.fp(self._v(d))
+
+    def _p2_raw(self, d):
+        # 2 int_{Delta_inf}^{Delta} (F(v_inf) - F) dD = 2 (F(v_inf) d - H(v_inf) + H(v)),
+        # H(v) = int_{Delta(v)}^{Delta_0} F dD
+        c = self.curve
+        return 2.0 * (self.f_top * d - self.h_inf + c.h(self._v(d)))
+
+
+def _slope_branch(layers, delta0: float, n: int, odd_unbiased: bool, sigma: float,
+                  window: float) -> _SlopeBranch | None:
+    """The branch at this Delta_0: the window is widened until it holds Delta_inf and narrowed
+    to ~4 amplitudes (so that the tables resolve the branch); Delta_inf = 0 when odd."""
+    target = sigma ** 4 / 8.0
+    if odd_unbiased:
+        c = _SlopeCurve(layers, delta0, delta0, n)
+        return _SlopeBranch(c, 1.0, sigma) if c.fp(0.0) < 0.0 < c.fp(1.0) else None
+    w = min(window, delta0)
+    for _ in range(12):
+        c = _SlopeCurve(layers, delta0, w, n)
+        v = c.end(target)
+        if v is None:
+            if w >= delta0:
+                return None
+            w = min(delta0, 8.0 * w)
+        elif v * v < 1.0 / 16.0 and w * v * v > 1e-300:
+            w = 4.0 * w * v * v
+        else:
+            return _SlopeBranch(c, v, sigma)
+    return _SlopeBranch(c, v, sigma) if v is not None else None
+
+
+def _slope_equation(layers, n, odd_unbiased, sigma, memo):
+    """The equation for Delta_0 on the slope route and its memo {Delta_0: branch}.
+
+    Odd, unbiased flows (Delta_inf = 0): the energy E(1) - sigma^4/8 of the branch [0, Delta_0],
+    scaled by Delta_0^2.  Otherwise f(Delta_inf) = f(Delta_0) - F(v_inf), with f(Delta_0) =
+    Delta_0 - K(Delta_0; Delta_0) from the diagonal kernel: its slope in Delta_0 is of order 1,
+    so Delta_0 is fixed to ~eps Delta_0 while the branch's energy alone would not fix it.
+    """
+    state = {"window": math.inf}
+
+    def eq(d0):
+        if d0 not in memo:
+            memo[d0] = _slope_branch(layers, d0, n, odd_unbiased, sigma, state["window"])
+        br = memo[d0]
+        if br is None:
+            return None
+        if odd_unbiased:
+            return (br.e_inf - sigma ** 4 / 8.0) / d0 ** 2
+        state["window"] = 4.0 * br.amp
+        top = d0 - float(flow_kernel(layers, d0, d0, d0, derivative=False).k)
+        return (top - br.f_top) / d0
+    return eq
+
+
+def _sign_bracket(eq, x0: float, max_factor: float = 1e3):
+    """A bracket [lo, hi] of a sign change of ``eq`` around x0 (relative steps 1e-12 .. x1e3)."""
+    f0 = eq(x0)
+    step = 1e-12
+    while step < max_factor:
+        for x in (x0 * (1.0 + step), x0 / (1.0 + step)):
+            fx = eq(x)
+            if f0 is not None and fx is not None and (f0 < 0.0) != (fx < 0.0):
+                return (x0, x) if x > x0 else (x, x0)
+            if f0 is None and fx is not None:
+                x0, f0 = x, fx
+        step *= 10.0
+    return None
+
+
+def _solve_slope(layers, guess: float, n: int, odd_unbiased: bool, sigma: float
+                 ) -> tuple[_SlopeBranch, float, int]:
+    """Delta_0 and its branch on the slope route (near onset)."""
+    memo: dict[float, _SlopeBranch | None] = {}
+    eq = _slope_equation(layers, n, odd_unbiased, sigma, memo)
+    bracket = _sign_bracket(eq, guess)
+    if bracket is None:
+        raise ConvergenceError("stationary: no near-onset branch around the energy route's "
+                               "Delta_0 (slope route)", delta0=guess, n_eval=len(memo))
+
+    def defined(x):
+        v = eq(x)
+        if v is None:
+            raise ConvergenceError("stationary: the near-onset branch vanishes inside the "
+                                   "bracket of Delta_0 (slope route)", delta0=x,
+                                   n_eval=len(memo))
+        return v
+
+    x = optimize.brentq(defined, *bracket, xtol=1e-300, rtol=1e-15)
+    return memo[x], abs(eq(x)), len(memo)
+
+
+@dataclass(frozen=True)
+class _OnsetLimit:
+    """A branch too thin for double precision: only 0 < lambda_max tau <= ``bound`` is known.
+
+    ``bound`` = sqrt(K'(Delta_0; Delta_0)) - 1: the potential of (4.4) is at least
+    1 - K'(Delta_0; Delta_0) (K' increases with Delta <= Delta_0), so E_0 >= 1 - K'(Delta_0;
+    Delta_0); and E_0 < 0 on a chaotic branch (Delta' is the E = 0 first excited state).
+    """
+
+    delta0: float
+    bound: float
+    n_eval: int
+    reason: str
+
+
+def _onset_limit(layers, delta0: float, n_eval: int, reason: str) -> _OnsetLimit:
+    kp = float(flow_kernel(layers, delta0, delta0, delta0).dk)
+    return _OnsetLimit(delta0, math.sqrt(max(kp, 1.0)) - 1.0, n_eval, reason)
+
+
 # ---------------------------------------------------------------------------------- Delta(s)
 _Y_MIN = 1e-13
 
@@ -414,36 +655,36 @@ def _autocorrelation_path(br: _Branch, sigma: float, n_t: int = 4001):
     s(t) = int_0^t 2 t' y A / P dt',  y = exp(-t'^2), A = Delta_0 - Delta_inf, P = sqrt(P^2).
     At t = 0 without noise P ~ sqrt(-2 f(Delta_0) A) t, whose limit is used.
     """
-    c = br.curve
-    amp = c.delta0 - br.delta_inf
+    amp = br.amp
     t = np.linspace(0.0, math.sqrt(-math.log(_Y_MIN)), n_t)
     y = np.exp(-t * t)
     delta = br.delta_inf + amp * y
-    p = np.sqrt(_p2(br, delta))
+    p = np.sqrt(br.p2(amp * y))
     with np.errstate(divide="ignore", invalid="ignore"):
         jac = 2.0 * t * y * amp / p
-    if sigma == 0.0:
-        f_top = float(c.delta0 - c.k(0.0))              # Delta''(0) = f(Delta_0) < 0
-        jac[0] = 2.0 * amp / math.sqrt(max(-2.0 * f_top * amp, 1e-300))
+    if sigma == 0.0:                                    # Delta''(0) = f(Delta_0) < 0
+        jac[0] = 2.0 * amp / math.sqrt(max(-2.0 * br.f_top * amp, 1e-300))
     else:
         jac[0] = 0.0
     if not np.all(np.isfinite(jac)):
         raise ConvergenceError("stationary: the quadrature of ds = dDelta / P failed (P = 0 "
-                               "inside the branch)", delta0=c.delta0, delta_inf=br.delta_inf)
+                               "inside the branch)", delta0=br.delta0, delta_inf=br.delta_inf,
+                               route=br.route)
     s = integrate.cumulative_simpson(jac, x=t, initial=0.0)
     return t, s, delta
 
 
 def _delta_on_grid(br: _Branch, t, s, lags):
-    """Delta(s) on ``lags`` (units of tau), with the exponential tail exp(-sqrt(f1) s) beyond."""
-    amp = br.curve.delta0 - br.delta_inf
+    """d(s) = Delta(s) - Delta_inf on ``lags`` (units of tau), with the exponential tail
+    exp(-sqrt(f1) s) beyond the quadrature's last point."""
+    amp = br.amp
     spline = interpolate.CubicSpline(s, t)
     inside = lags <= s[-1]
     tt = spline(np.where(inside, lags, s[-1]))
     y = np.exp(-tt * tt)
     kappa = math.sqrt(br.f1)
     y = np.where(inside, y, _Y_MIN * np.exp(-kappa * (lags - s[-1])))
-    return br.delta_inf + amp * y
+    return amp * y
 
 
 # ---------------------------------------------------------------------------------- Schrodinger
@@ -468,16 +709,14 @@ def _hamiltonian_levels(potential_half: np.ndarray, h: float, psi_half: np.ndarr
 
 def _schrodinger(br: _Branch, t, s, sigma: float, m: int):
     """E_0, E_1, zero-mode energy (Richardson-extrapolated from steps h and 2h), lag grid."""
-    c = br.curve
     kappa = math.sqrt(br.f1)
     # the bound state decays faster than exp(-kappa s); Delta - Delta_inf as exp(-kappa s).
     s_max = max(30.0 / kappa, 8.0 * float(np.interp(math.sqrt(math.log(2.0)), t, s)), 10.0)
     lags = np.linspace(0.0, s_max, m + 1)
     h = lags[1]
-    delta = _delta_on_grid(br, t, s, lags)
-    w = np.sqrt(np.clip(1.0 - delta / c.delta0, 0.0, 1.0))
-    pot = 1.0 - c.dk(w)
-    psi = -np.sqrt(_p2(br, delta)) if sigma == 0.0 else None
+    d = _delta_on_grid(br, t, s, lags)
+    pot = 1.0 - br.kprime(d)
+    psi = -np.sqrt(br.p2(d)) if sigma == 0.0 else None
     if psi is not None:
         psi[0] = 0.0
     fine = _hamiltonian_levels(pot, h, psi)
@@ -486,7 +725,7 @@ def _schrodinger(br: _Branch, t, s, sigma: float, m: int):
     e1 = (4 * fine[1] - coarse[1]) / 3
     zm = None if psi is None else (4 * fine[2] - coarse[2]) / 3
     err = abs(fine[0] - coarse[0]) / 3 + abs(fine[1] - coarse[1]) / 3
-    return e0, e1, zm, err, lags, delta
+    return e0, e1, zm, err, lags, br.delta_inf + d
 
 
 # ---------------------------------------------------------------------------------- driver
@@ -517,14 +756,20 @@ def stationary(ens: Ensemble, *, n_kernel: int = 24, n_lags: int = 2000, rtol: f
     -------
     StationaryResult
 
+    Near onset (g -> g_c+, the decaying part of Delta(s) small against Delta_0) the solver takes
+    the small-amplitude branch from the derivative kernel (module docstring, step 4; docs/theory.md
+    eq. 4.10), and where the branch is thinner than double precision resolves, the onset limit
+    (eq. 4.11): lambda_max -> 0+, Delta_0 -> Delta_inf, phase NEAR_CRITICAL with the bound as
+    ``lyapunov_err``.  ``message`` names the route taken.
+
     Raises
     ------
     ValueError
         Gated (use ``dmft.sampled``), non-leaky (use ``dmft.two_time``) or input-driven
         ensembles; bad options.
     ConvergenceError
-        If Delta_0 cannot be bracketed or the zero-mode check fails (then raise ``n_kernel`` or
-        ``n_lags``).
+        If Delta_0 cannot be bracketed away from onset or the zero-mode check fails (then raise
+        ``n_kernel`` or ``n_lags``).
 
     References
     ----------
@@ -559,7 +804,9 @@ def stationary(ens: Ensemble, *, n_kernel: int = 24, n_lags: int = 2000, rtol: f
         return StationaryResult(
             ensemble=ens, delta0=q, delta_inf=q, delta0_preactivation=pre(q), lags=lags,
             autocorrelation=np.array([q]), half_decay_time=math.inf,
-            lyapunov_max=(rho - 1.0) / tau, ground_energy=e0, first_excited_energy=e0,
+            lyapunov_max=(rho - 1.0) / tau,
+            lyapunov_err=0.5 * _kernel_error(layers, q if math.isfinite(q) else 1.0) / tau,
+            ground_energy=e0, first_excited_energy=e0,
             zero_mode_energy=None, phase=fp.phase, rho=rho, noise_std=0.0, converged=True,
             residual=fp.residual, n_iter=fp.n_iter,
             message="stable fixed point (rho <= 1): Delta(s) = q*, lambda_max = (rho - 1)/tau")
@@ -567,7 +814,7 @@ def stationary(ens: Ensemble, *, n_kernel: int = 24, n_lags: int = 2000, rtol: f
         return StationaryResult(
             ensemble=ens, delta0=math.inf, delta_inf=math.inf, delta0_preactivation=math.inf,
             lags=empty, autocorrelation=empty, half_decay_time=math.inf,
-            lyapunov_max=(rho - 1.0) / tau, ground_energy=-math.inf,
+            lyapunov_max=(rho - 1.0) / tau, lyapunov_err=0.0, ground_energy=-math.inf,
             first_excited_energy=-math.inf, zero_mode_energy=None, phase=Phase.EXPLOSIVE,
             rho=rho, noise_std=sigma, converged=True, residual=0.0, n_iter=0,
             message="unbounded flow beyond rho = 1: |h| grows without bound; lambda_max is the "
@@ -575,27 +822,139 @@ def stationary(ens: Ensemble, *, n_kernel: int = 24, n_lags: int = 2000, rtol: f
 
     odd = _odd_unbiased(layers)
     guess = max(fp.q if math.isfinite(fp.q) else 1.0, 0.5 * sigma * sigma, 0.1)
-    br, residual, n_eval = _solve_delta0(layers, guess, n_kernel, odd, sigma, rtol)
-    t, s, _ = _autocorrelation_path(br, sigma)
+    sol = _solve_branch(layers, guess, n_kernel, odd, sigma, rtol)
+    if isinstance(sol, _OnsetLimit):
+        return _limit_result(ens, sol, rho, tau, pre(sol.delta0), n_kernel)
+    br, t, s, residual, n_eval = sol
     e0, e1, zm, err, lags, delta = _schrodinger(br, t, s, sigma, n_lags)
     if zm is not None and abs(zm) > zero_mode_tol + 10 * err:
         raise ConvergenceError(
             "stationary: the zero mode Delta'(s) is not an E = 0 eigenfunction of H within the "
             "discretization error; increase n_kernel or n_lags",
-            zero_mode_energy=zm, discretization_error=err, delta0=br.curve.delta0)
+            zero_mode_energy=zm, discretization_error=err, delta0=br.delta0)
     lam = (math.sqrt(max(1.0 - e0, 0.0)) - 1.0) / tau
+    lam_err = _lyapunov_error(layers, br, lam * tau, e0, err) / tau
+    if br.route == "slope":
+        limit = _onset_limit(layers, br.delta0, n_eval, "")
+        if lam_err * tau > 0.5 * limit.bound or lam * tau > limit.bound + lam_err * tau:
+            why = (f"the branch (Delta_0 - Delta_inf = {br.amp / br.delta0:.1e} Delta_0) is "
+                   "too thin for the kernel tables")
+            return _limit_result(ens, _OnsetLimit(br.delta0, limit.bound, n_eval, why), rho,
+                                 tau, pre(br.delta0), n_kernel)
     half = float(np.interp(math.sqrt(math.log(2.0)), t, s)) * tau
-    d0 = br.curve.delta0
-    if lam > 0.0:
+    d0 = br.delta0
+    if sigma == 0.0 and lam <= 2.0 * lam_err:
+        phase = Phase.NEAR_CRITICAL
+    elif lam > 0.0:
         phase = Phase.CHAOTIC
     else:
         phase = Phase.DRIVEN_STABLE if sigma > 0 else Phase.FIXED_POINT
-    msg = (f"energy condition solved with {n_eval} kernel tables of {n_kernel} points; "
-           f"E_0 = {e0:.3e} (+- {err:.1e})")
+    msg = _ROUTE_MESSAGES[br.route].format(n_eval=n_eval, n=n_kernel, e0=e0, err=err,
+                                           amp=br.amp / d0, f1=br.f1)
     if sigma > 0:
         msg += "; noise-driven" + ("" if lam > 0 else ", not chaotic (lambda_max <= 0)")
     return StationaryResult(
         ensemble=ens, delta0=d0, delta_inf=br.delta_inf, delta0_preactivation=pre(d0),
         lags=lags * tau, autocorrelation=delta, half_decay_time=half, lyapunov_max=lam,
-        ground_energy=e0, first_excited_energy=e1, zero_mode_energy=zm, phase=phase, rho=rho,
-        noise_std=sigma, converged=True, residual=residual, n_iter=n_eval, message=msg)
+        lyapunov_err=lam_err, ground_energy=e0, first_excited_energy=e1, zero_mode_energy=zm,
+        phase=phase, rho=rho, noise_std=sigma, converged=True, residual=residual, n_iter=n_eval,
+        message=msg)
+
+
+def _limit_result(ens, lim: _OnsetLimit, rho, tau, pre_d0, n_kernel) -> StationaryResult:
+    """The onset limit: lambda_max tau = bound / 2 +- bound / 2 (:class:`_OnsetLimit`),
+    Delta = Delta_0 (the decaying part below resolution)."""
+    lam = 0.5 * lim.bound
+    e0 = 1.0 - (1.0 + lam) ** 2
+    return StationaryResult(
+        ensemble=ens, delta0=lim.delta0, delta_inf=lim.delta0, delta0_preactivation=pre_d0,
+        lags=np.array([0.0]), autocorrelation=np.array([lim.delta0]), half_decay_time=math.inf,
+        lyapunov_max=lam / tau, lyapunov_err=lam / tau, ground_energy=e0,
+        first_excited_energy=0.0, zero_mode_energy=None, phase=Phase.NEAR_CRITICAL, rho=rho,
+        noise_std=0.0, converged=True, residual=0.0, n_iter=lim.n_eval,
+        message=f"onset limit: {lim.reason}; only 0 < lambda_max tau <= sqrt(K'(Delta_0; "
+                f"Delta_0)) - 1 = {lim.bound:.2e} is resolved (reported: the midpoint, error "
+                f"half the interval); Delta(s) = Delta_0, its decaying part below resolution")
+
+
+_ROUTE_MESSAGES = {
+    "energy": "energy condition solved with {n_eval} kernel tables of {n} points; "
+              "E_0 = {e0:.3e} (+- {err:.1e})",
+    "slope": "near onset (Delta_0 - Delta_inf = {amp:.1e} Delta_0, 1 - K'(Delta_inf) = {f1:.1e}):"
+             " small-amplitude branch from the derivative kernel, {n_eval} tables of {n} points;"
+             " E_0 = {e0:.3e} (+- {err:.1e})",
+}
+
+
+def _near_onset(br: _Branch) -> bool:
+    """The energy route's branch is too thin for its tables (``_solve_branch``)."""
+    return br.amp < _ONSET_AMP * br.delta0 or br.f1 < _ONSET_F1
+
+
+#: switch to the slope route below these: there the energy route's relative error
+#: eps Delta_0 / (f1 amp) exceeds ~1e-11 (measured agreement of both routes, tests)
+_ONSET_AMP = 1e-2
+_ONSET_F1 = 1e-3
+
+
+def _solve_branch(layers, guess, n, odd, sigma, rtol):
+    """Delta_0 and the branch: the energy route, then near onset (thin branch, or the energy
+    route failed) without noise the slope route from the energy route's Delta_0, then where
+    even that cannot resolve the branch the onset limit (:class:`_OnsetLimit`).
+
+    Returns (branch, t, s, residual, n_eval) or an :class:`_OnsetLimit`."""
+    try:
+        br, residual, n_eval = _solve_delta0(layers, guess, n, odd, sigma, rtol)
+        if sigma > 0.0 or not _near_onset(br):
+            return (br, *_autocorrelation_path(br, sigma)[:2], residual, n_eval)
+        guess = br.delta0
+        first = None
+    except ConvergenceError as exc:
+        if sigma > 0.0:
+            raise
+        first = exc
+        guess = exc.diagnostics.get("delta0", exc.diagnostics.get("coarse_root", guess))
+        n_eval = int(exc.diagnostics.get("n_eval", 0))
+    try:
+        br, residual, n_more = _solve_slope(layers, float(guess), n, odd, sigma)
+        return (br, *_autocorrelation_path(br, sigma)[:2], residual, n_eval + n_more)
+    except ConvergenceError as exc:
+        lim = _onset_limit(layers, float(exc.diagnostics.get("delta0", guess)),
+                           n_eval + int(exc.diagnostics.get("n_eval", 0)), str(exc))
+        if lim.bound < _ONSET_LIMIT:
+            return lim
+        raise (first or exc) from None
+
+
+#: the onset limit is taken only where it bounds lambda_max tau below this
+_ONSET_LIMIT = 1e-6
+
+
+def _kernel_error(layers, delta0: float) -> float:
+    """Error of K' on the tables: rounding (64 eps over the layers' products) plus, for
+    activations without closed forms, the trapezoid error exp(-pi^2 / (h sqrt q)) (see _H_FINE)."""
+    quad = [not get_activation(la.activation).has_closed_form for la in layers]
+    floor = 64.0 * np.finfo(float).eps
+    if any(quad):
+        qs = flow_variances(layers, delta0)
+        q = max(float(qi) for qi, use in zip(qs, quad, strict=True) if use)
+        n = _n_quad(layers, delta0, _H_FINE)
+        h_sqrt_q = 2.0 * _Z_MAX * math.sqrt(max(q, 0.0)) / (n - 1)
+        floor += math.exp(-math.pi ** 2 / h_sqrt_q) if h_sqrt_q > 0 else 0.0
+    return floor
+
+
+def _lyapunov_error(layers, br: _Branch, lam: float, e0: float, err_e: float) -> float:
+    """Numerical error of lambda_max tau: the lag grid's (Richardson) error of E_0, the
+    kernel's error (U = 1 - K' moves E_0 by as much), and the rounding of what defines the
+    branch relative to its size there: on the energy route f = Delta - K (eps Delta_0 against
+    f1 amp), on the slope route the covariances Delta_0 - W v^2 of the tables (eps Delta_0,
+    which moves K' by |K''| eps Delta_0, against f1)."""
+    eps = 64.0 * np.finfo(float).eps
+    slope = 0.5 / math.sqrt(max(1.0 - e0, 1e-300))       # d lambda / d(-E_0)
+    out = slope * (err_e + _kernel_error(layers, br.delta0))
+    if br.route == "energy":
+        out += abs(lam) * eps * br.delta0 / max(br.f1 * br.amp, 1e-300)
+    else:
+        out += abs(lam) * eps * br.delta0 * abs(br.f2) / max(br.f1, 1e-300)
+    return float(out)

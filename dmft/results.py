@@ -49,8 +49,8 @@ class Phase(StrEnum):
     ("unstable")                saddle (half the eigenvalues have Re > 0)
     ``MARGINAL``            6   non-leaky, rho = 0: J = 0 at the fixed       fixed_point
     ("marginal")                point, every direction neutral
-    ``NEAR_CRITICAL``       7   lambda_max within 2 errors of 0: the         sampled, simulate
-    ("near critical")           transition region (or a neutral direction),
+    ``NEAR_CRITICAL``       7   lambda_max within 2 errors of 0: the         stationary, sampled,
+    ("near critical")           transition region (or a neutral direction),  simulate
                                 not resolved by the error
     ``UNKNOWN``             8   not classified: lambda_max not computed      sampled
     ("unknown")                 (``lyapunov=False``) or a transient          (lyapunov=False),

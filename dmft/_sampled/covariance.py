@@ -35,6 +35,7 @@ from scipy import fft as sfft
 
 from ..ensemble import Ensemble
 from ..errors import ConvergenceError
+from ..results import Phase
 from .fields import SiteFields, divergence_time, is_explosive, sample_site_paths
 from .options import SampledGrid, SampledOptions
 from .site import SiteKernels
@@ -177,11 +178,13 @@ def _final_estimate(C, pers, fields, grid, hist, it, residual) -> CovarianceEsti
 def initial_covariance(ens: Ensemble, fp, grid: SampledGrid) -> tuple[np.ndarray, float]:
     """Starting Delta(s) on the lag grid and starting lambda of the power iteration.
 
-    The fixed point q* when it is stable and nothing drives the unit; else the closed non-gated
-    theory rescaled by the gate (:func:`_warm_start`); else q* + a Gaussian bump.
+    The fixed point q* when it is stable or marginal (rho = 1) and nothing drives the unit;
+    else the closed non-gated theory rescaled by the gate (:func:`_warm_start`); else q* + a
+    Gaussian bump.
     """
     lags, te = grid.lags, grid.tau_eff
-    if fp.stable and ens.noise_std == 0 and math.isfinite(fp.q):
+    if fp.phase in (Phase.FIXED_POINT, Phase.CRITICAL) and ens.noise_std == 0 \
+            and math.isfinite(fp.q):
         return np.full(grid.n_lag, fp.q), 0.0
     warm = _warm_start(ens, lags, te)
     if warm is not None:

@@ -27,17 +27,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import optimize
 
 from ..ensemble import Ensemble
 from ..errors import ConvergenceError
 from ..kernels import get_activation
 from .covariance import acf
-from .fields import SiteFields, gate_params, last_preactivation, sample_site_paths
+from .fields import SiteFields, gate, gate_params, last_preactivation, sample_site_paths
 from .gp import sample_stationary_gp
 from .options import SampledGrid, SampledOptions
 from .site import SiteKernels, integrate_tangent
 
-__all__ = ["LyapunovEstimate", "power_iteration"]
+__all__ = ["LyapunovEstimate", "power_iteration", "fixed_point_lyapunov"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,6 +110,45 @@ def power_iteration(ens: Ensemble, C: np.ndarray, fields: SiteFields, grid: Samp
         Dt = Dt / Dt[0]
     lam_max, err = _average(ests[options.lyapunov_burn:])
     return LyapunovEstimate(lyapunov_max=lam_max, lyapunov_err=err, history=hist)
+
+
+def fixed_point_lyapunov(ens: Ensemble, fp, n_steps: int) -> LyapunovEstimate:
+    """lambda_max at a stable (or marginal) fixed point without noise, from the static theory.
+
+    At the fixed point every unit is frozen at its G* and the linearization is
+    diag(G*) (-lam_leak + J_F) / tau, J_F of spectral radius rho (docs/theory.md section 3).
+    For a circular J_F its right edge lambda solves Girko's deformed circular law
+
+        E[G*^2 / (G* + lambda tau)^2] = 1 / rho^2,                                   (3.8)
+
+    i.e. lambda = G* (rho - 1) / tau for a gate that is the same for every unit (no gate,
+    g_z^2 q* + sigma_z^2 = 0); otherwise with the law of z* ~ N(mu_z, g_z^2 q* + sigma_z^2) on
+    48 Gauss-Hermite nodes.  Used where the power iteration has nothing to act on: at q* = 0
+    the preactivations are exactly 0, where a ReLU's sampled phi'(0) = 0 differs from the
+    theory's limit E[phi'(u)^2] -> 1/2 that rho uses.  The value is exact up to rounding
+    (error 0), and repeated over the ``n_steps`` steps of the history.
+    """
+    rho = fp.rho
+    g = ens.gate
+    sd = 0.0 if g is None or g.bias_mean == math.inf else math.hypot(g.gain * math.sqrt(
+        max(fp.q, 0.0)), g.bias_std)
+    if g is None or g.bias_mean == math.inf:
+        G, w = np.ones(1), np.ones(1)
+    elif sd == 0.0:
+        G, w = gate(np.array([g.bias_mean])), np.ones(1)
+    else:
+        x, w = np.polynomial.hermite_e.hermegauss(48)
+        G, w = gate(g.bias_mean + sd * x), w / w.sum()
+    if G.size == 1 or rho == 0.0:
+        lam = float(G.min()) * (rho - 1.0) if rho > 0.0 else -float(G.min())
+    else:
+        def excess(lt):
+            return float(np.sum(w * G * G / (G + lt) ** 2)) - 1.0 / rho ** 2
+        lo = -float(G.min()) * (1.0 - 1e-12)
+        lam = optimize.brentq(excess, lo, 1.0, xtol=1e-15) if excess(1.0) < 0.0 else 1.0
+    lam /= ens.tau
+    hist = {"lyapunov": [lam] * n_steps, "log_mu": [0.0] * n_steps}
+    return LyapunovEstimate(lyapunov_max=lam, lyapunov_err=0.0, history=hist)
 
 
 def _average(ests) -> tuple[float, float]:

@@ -21,11 +21,12 @@ from functools import partial
 import numpy as np
 
 from ..ensemble import Ensemble
+from ..errors import ConvergenceError
 from ..results import Phase
 from .covariance import CovarianceEstimate, initial_covariance, iterate_covariance
 from .fields import EXPLOSION_BOUND, tau_eff
 from .options import SampledGrid, SampledOptions
-from .replica import LyapunovEstimate, power_iteration
+from .replica import LyapunovEstimate, fixed_point_lyapunov, power_iteration
 from .results import SampledResult
 from .site import PARALLEL, SERIAL, SiteKernels
 
@@ -163,12 +164,24 @@ def run_replica(ens: Ensemble, fp, grid: SampledGrid, options: SampledOptions,
     if cov.diverged:
         return ReplicaEstimate(covariance=cov, lyapunov=None, gate_sample=None)
     lyap = None
+    static = _at_fixed_point(ens, fp)
     if options.lyapunov:
-        lyap = power_iteration(ens, cov.C, cov.fields, grid, options, seeds, kernels,
-                               static=fp.stable and ens.noise_std == 0, lam0=start[1])
+        try:
+            lyap = power_iteration(ens, cov.C, cov.fields, grid, options, seeds, kernels,
+                                   static=static, lam0=start[1])
+        except ConvergenceError:
+            if not static:
+                raise
+            lyap = fixed_point_lyapunov(ens, fp, options.lyapunov_iter)
     # the measured part of the gate, every 10th step (the time-scale histogram)
     gate_sample = cov.fields.G[:, grid.n_burn:][:, ::10]
     return ReplicaEstimate(covariance=cov, lyapunov=lyap, gate_sample=gate_sample)
+
+
+def _at_fixed_point(ens: Ensemble, fp) -> bool:
+    """The state settles on the fixed point: stable or marginal (rho = 1), finite q*, no noise."""
+    return (fp.phase in (Phase.FIXED_POINT, Phase.CRITICAL) and math.isfinite(fp.q)
+            and ens.noise_std == 0)
 
 
 def solve(ens: Ensemble, options: SampledOptions) -> SampledResult:
