@@ -13,13 +13,27 @@ Each grid point is one ensemble; what is computed there depends on what the theo
 Parameter paths name what an axis changes (``set_parameter``): "gain" (a factor multiplying
 every flow gain of the base ensemble), "flow[i].gain", "flow[i].bias_std", "bias_std" (every
 layer), "gate.gain", "gate.bias_mean", "gate.bias_std", "noise_std", "tau".
+
+Execution: in this process, in local processes (``n_workers``), or, with ``store`` or a dask
+``client``, as the tasks of a resumable :func:`simulate.sweep` (:class:`PointTask`, one per
+point): every finished point is written to the store as it arrives, so that a killed run loses
+no finished point and a rerun on the same store computes only the others (the simulation
+sweeps' semantics, points that raised included: they are retried). The store of one diagram is
+the subdirectory ``theory_<key>`` of ``store``, the key a hash of every point's ensemble, the
+sampled options and the seeds, so that another diagram never reads its numbers.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -28,9 +42,12 @@ from .ensemble import PARAMETERS, Ensemble, set_parameter
 from .errors import ConvergenceError
 from .results import PHASE_CODES, Phase
 
-__all__ = ["phase_diagram", "set_parameter", "point", "PARAMETERS", "QUANTITIES"]
+__all__ = ["phase_diagram", "set_parameter", "point", "PointTask", "PARAMETERS", "QUANTITIES",
+           "METHODS"]
 
 QUANTITIES = ("lyapunov_max", "lyapunov_err", "delta0", "rho", "phase", "gate_mean", "method")
+METHODS = ("static", "stationary", "sampled")   # the routes of :func:`point`, coded by index
+_NUMERIC = tuple(q for q in QUANTITIES if q not in ("phase", "method"))
 # PHASE_CODES (phase value -> integer code) is derived from dmft.Phase in dmft.results
 
 
@@ -77,6 +94,67 @@ def _point_task(args):
         return None, f"ConvergenceError: {exc}"
 
 
+@dataclass(frozen=True)
+class PointTask:
+    """The theory points of one phase diagram as a :func:`simulate.sweep` task.
+
+    ``params["point"]`` is the point's flat index k (C order over (y, x)); the task runs
+    :func:`point` at ``ensembles[k]`` with ``seeds[k]`` (the sweep's seed argument, the
+    diagram's root seed, is not used again) and returns numbers only: the numeric
+    :data:`QUANTITIES`, ``phase_code`` (:attr:`dmft.Phase.code`) and ``method_code`` (the index
+    in :data:`METHODS`). A ConvergenceError propagates: the sweep records it and
+    :func:`phase_diagram` labels the point failed with its message.
+    """
+
+    ensembles: tuple[Ensemble, ...]
+    sampled_kwargs: dict | None
+    seeds: tuple[int, ...]
+
+    def __call__(self, params: dict, seed: int) -> dict:
+        k = int(params["point"])
+        r = point(self.ensembles[k], sampled_kwargs=self.sampled_kwargs, seed=self.seeds[k])
+        out = {q: float(r[q]) for q in _NUMERIC}
+        out["phase_code"] = float(Phase(r["phase"]).code)
+        out["method_code"] = float(METHODS.index(r["method"]))
+        return out
+
+    def key(self) -> str:
+        """A hash of everything the points depend on: the store subdirectory's name."""
+        text = repr((self.ensembles, sorted((self.sampled_kwargs or {}).items()), self.seeds))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# how simulate.sweep's status names a ConvergenceError (module-qualified, first line)
+_CE_STATUS = f"{ConvergenceError.__module__}.{ConvergenceError.__qualname__}:"
+
+
+def _stored_points(task: PointTask, seed: int, *, store, client, n_workers: int,
+                   progress: bool) -> list:
+    """:func:`_point_task`'s (result, error) per point, through a resumable sweep in
+    ``store / theory_<key>`` (module docstring); an error other than ConvergenceError raises
+    after the sweep (the finished points stay in the store; a rerun retries that point)."""
+    from simulate._sweep import sweep
+
+    root = Path(store) / f"theory_{task.key()}"
+    ds = sweep(task, {"point": np.arange(len(task.ensembles))}, [int(seed)], store=root,
+               client=client, n_workers=n_workers if n_workers > 1 else 0, progress=progress)
+    results = []
+    for k in range(len(task.ensembles)):
+        status = str(ds["status"].values[k, 0])
+        if status == "ok":
+            r = {q: float(ds[q].values[k, 0]) for q in _NUMERIC}
+            r["phase"] = Phase.from_code(int(ds["phase_code"].values[k, 0]))
+            r["method"] = METHODS[int(ds["method_code"].values[k, 0])]
+            results.append((r, ""))
+        elif status.startswith(_CE_STATUS):
+            results.append((None, "ConvergenceError:" + status[len(_CE_STATUS):]))
+        else:
+            raise RuntimeError(f"phase_diagram: the theory at point {k} "
+                               f"({task.ensembles[k].describe()}) raised {status}; the finished "
+                               f"points are kept in {str(root)!r}, a rerun retries this one")
+    return results
+
+
 def _axis(axis, name):
     if not (isinstance(axis, tuple | list) and len(axis) == 2 and isinstance(axis[0], str)):
         raise TypeError(f"{name} must be a pair (parameter path, values), got {axis!r}")
@@ -91,7 +169,8 @@ def _axis(axis, name):
 def phase_diagram(ens: Ensemble, x: tuple[str, Sequence[float]] = ("gain", np.linspace(0.5, 3, 11)),
                   y: tuple[str, Sequence[float]] | None = None, *,
                   quantities: Sequence[str] = QUANTITIES, sampled_kwargs: dict | None = None,
-                  seed: int = 0, n_workers: int = 1, progress: bool = False):
+                  seed: int = 0, n_workers: int = 1, progress: bool = False,
+                  client=None, store: str | os.PathLike | None = None):
     """lambda_max, Delta_0, rho, phase and mean gate over a grid of two ensemble parameters.
 
     Parameters
@@ -107,9 +186,17 @@ def phase_diagram(ens: Ensemble, x: tuple[str, Sequence[float]] = ("gain", np.li
     seed : int
         Root seed; point k uses ``SeedSequence(seed).spawn`` entry k (reproducible, order-free).
     n_workers : int
-        Local processes (1: in this process).
+        Local processes (1: in this process); not used with a ``client``.
     progress : bool
         tqdm progress bar.
+    client : dask.distributed.Client, optional
+        Compute the points on this cluster (as a resumable sweep, module docstring); without
+        ``store`` in a temporary store (nothing to resume).
+    store : path, optional
+        Directory of the resumable store (module docstring): each finished point is kept
+        there, a rerun with the same arguments computes only the missing ones. The numbers
+        equal the in-process ones (same seeds); a failed point's ``status`` is the first line
+        of its message.
 
     Returns
     -------
@@ -153,7 +240,14 @@ def phase_diagram(ens: Ensemble, x: tuple[str, Sequence[float]] = ("gain", np.li
     seeds = [int(s.generate_state(1)[0]) for s in
              np.random.SeedSequence(int(seed)).spawn(len(ensembles))]
     tasks = [(e, sampled_kwargs, s) for e, s in zip(ensembles, seeds, strict=True)]
-    if n_workers > 1:
+    if store is not None and not isinstance(store, str | os.PathLike):
+        raise TypeError(f"store must be a path (str or os.PathLike), got {type(store).__name__}")
+    if client is not None or store is not None:
+        task = PointTask(tuple(ensembles), sampled_kwargs, tuple(seeds))
+        with tempfile.TemporaryDirectory() if store is None else nullcontext(store) as where:
+            results = _stored_points(task, seed, store=where, client=client,
+                                     n_workers=n_workers, progress=progress)
+    elif n_workers > 1:
         with ProcessPoolExecutor(n_workers) as ex:
             it = ex.map(_point_task, tasks, chunksize=max(1, len(tasks) // (8 * n_workers)))
             results = list(_progress(it, len(tasks), progress))
