@@ -210,3 +210,29 @@ def test_dask_diagram_killed_and_resumed_loses_no_point(tmp_path):
     assert len(list(store.glob("theory_*/*.npz"))) == 4     # nothing lost
     assert (resumed.status == "ok").all()
     xr_testing().assert_identical(resumed, phase_diagram(ens, **_DASK_KW))
+
+
+def test_cli_theory_on_a_scheduler_then_resumed_locally(tmp_path):
+    """``gnode phase-diagram --scheduler``: the theory points go to the cluster and into
+    ``<out>/theory_store``; the same command without the cluster reads them back (the files
+    are not rewritten) and writes the same numbers."""
+    distributed = pytest.importorskip("distributed")
+    import xarray as xr
+
+    from gnode.cli import main
+
+    argv = ["phase-diagram", "--gain-grid", "0.5,2", "--gate-biases=-1,1", "--n-paths", "32",
+            "--sim-n", "0", "--workers", "1", "--out", str(tmp_path), "--json"]
+    # thread workers: the scheduler address is what the CLI is given (module test above for
+    # worker processes)
+    with distributed.LocalCluster(n_workers=2, processes=False, threads_per_worker=1,
+                                  dashboard_address=None) as cluster:
+        assert main(argv + ["--scheduler", cluster.scheduler_address]) == 0
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("theory_store/theory_*/*.npz")}
+    assert len(stamps) == 4
+    with xr.open_dataset(tmp_path / "phase_diagram.nc") as f:
+        first = f.load()
+    assert main(argv) == 0
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    with xr.open_dataset(tmp_path / "phase_diagram.nc") as f:
+        xr_testing().assert_equal(f.load(), first)

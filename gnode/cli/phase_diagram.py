@@ -4,6 +4,11 @@ Writes ``phase_diagram.nc`` (the theory dataset of :func:`dmft.phase_diagram`, p
 points of :func:`simulate.sweep` as ``sim_*`` variables) and ``phase_diagram.png`` (lambda_max
 heatmap, the critical line rho = 1 of the fixed point, the explosive region hatched, simulated
 points overlaid as markers coloured on the same scale).
+
+Both stages are resumable: the theory points are kept in ``<out>/theory_store`` and the
+simulations in ``<out>/sweep_store`` as they finish, so that a killed run, started again with
+the same arguments, computes only what is missing; ``--scheduler`` sends both to a
+dask.distributed cluster.
 """
 
 from __future__ import annotations
@@ -37,7 +42,8 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2, help="local processes")
     p.add_argument("--scheduler", default=None,
-                   help="dask.distributed scheduler address tcp://host:port for the simulations")
+                   help="dask.distributed scheduler address tcp://host:port for the theory points "
+                        "and the simulations (default: local processes)")
     p.add_argument("--out", default=".", help="output directory")
     p.set_defaults(func=run)
 
@@ -59,11 +65,6 @@ def _grid(text: str, name: str):
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from dmft import phase_diagram
-    from dmft.static import critical_gain
-
     ens = ensemble_from_args(args)
     if ens.gate is None:
         raise ValueError("phase-diagram needs a gated ensemble (--gate-gain)")
@@ -73,9 +74,27 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     sk = dict(n_paths=args.n_paths, lag_window=20.0, burn_in=10.0, measure=40.0, dt=0.1,
               lyapunov_iter=10)
+    client = None
+    if args.scheduler:
+        from distributed import Client
+        client = Client(args.scheduler)
+    try:
+        return _run_stages(args, ens, gains, biases, sk, out, client)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _run_stages(args, ens, gains, biases, sk, out, client) -> int:
+    """The theory, the simulations (both resumable stores under ``out``), the outputs."""
+    import numpy as np
+
+    from dmft import phase_diagram
+    from dmft.static import critical_gain
+
     ds = phase_diagram(ens, x=("gain", gains), y=("gate.bias_mean", biases),
                        sampled_kwargs=sk, seed=args.seed, n_workers=args.workers,
-                       progress=not args.json)
+                       progress=not args.json, client=client, store=out / "theory_store")
     try:
         gc = critical_gain(ens)
     except Exception:  # noqa: BLE001 - no critical point (e.g. a zero gain)
@@ -83,10 +102,6 @@ def run(args: argparse.Namespace) -> int:
     ds.attrs["critical_gain_factor"] = gc
     if args.sim_n > 0:
         from simulate import SimulationTask, sweep
-        client = None
-        if args.scheduler:
-            from distributed import Client
-            client = Client(args.scheduler)
         k = max(1, args.sim_points)
         sg = gains[np.unique(np.linspace(0, len(gains) - 1, k).round().astype(int))]
         sb = biases[np.unique(np.linspace(0, len(biases) - 1, k).round().astype(int))]
