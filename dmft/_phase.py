@@ -10,9 +10,11 @@ Each grid point is one ensemble; what is computed there depends on what the theo
 - unbounded flows above rho = 1: the phase ``Phase.EXPLOSIVE`` (lambda_max = +inf, not NaN);
 - everything else (gated, noise-driven): the sampled theory :func:`dmft.sampled` (section 6).
 
-Parameter paths name what an axis changes (``set_parameter``): "gain" (a factor multiplying
-every flow gain of the base ensemble), "flow[i].gain", "flow[i].bias_std", "bias_std" (every
-layer), "gate.gain", "gate.bias_mean", "gate.bias_std", "noise_std", "tau".
+Parameter paths name what an axis changes (:func:`dmft.ensemble.set_parameter`; the syntax is
+in :func:`phase_diagram`).  The dataset's dimensions are netCDF-safe names of the paths
+(:func:`axis_name`: "gate.bias_mean" -> "gate_bias_mean", "flow[0].gain" -> "flow0_gain"), the
+path itself in the coordinate's ``parameter_path`` attribute; every variable carries CF
+``units`` and ``long_name``, the dataset its provenance (package version, seeds, solver options).
 
 Execution: in this process, in local processes (``n_workers``), or, with ``store`` or a dask
 ``client``, as the tasks of a resumable :func:`simulate.sweep` (:class:`PointTask`, one per
@@ -28,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -42,13 +45,70 @@ from .ensemble import PARAMETERS, Ensemble, set_parameter
 from .errors import ConvergenceError
 from .results import PHASE_CODES, Phase
 
-__all__ = ["phase_diagram", "set_parameter", "point", "PointTask", "PARAMETERS", "QUANTITIES",
-           "METHODS"]
+__all__ = ["phase_diagram", "set_parameter", "point", "axis_name", "variable_attrs",
+           "PointTask", "PARAMETERS", "QUANTITIES", "METHODS"]
 
 QUANTITIES = ("lyapunov_max", "lyapunov_err", "delta0", "rho", "phase", "gate_mean", "method")
 METHODS = ("static", "stationary", "sampled")   # the routes of :func:`point`, coded by index
 _NUMERIC = tuple(q for q in QUANTITIES if q not in ("phase", "method"))
 # PHASE_CODES (phase value -> integer code) is derived from dmft.Phase in dmft.results
+
+#: CF ``units`` and ``long_name`` of every variable a phase diagram writes (theory and, with the
+#: ``sim_`` prefix, simulation).  Time is measured in the unit of the ensemble's tau.
+_VARIABLE_ATTRS = {
+    "lyapunov_max": ("1/time", "maximal Lyapunov exponent lambda_max (+inf: explosive)"),
+    "lyapunov_err": ("1/time", "numerical error of lambda_max (theory: quadrature and Monte "
+                               "Carlo; simulation: within-trajectory standard error)"),
+    "lyapunov_sem": ("1/time", "standard error of lambda_max over disorder realizations"),
+    "lyapunov_extrapolated": ("1/time", "lambda_max extrapolated to N -> inf (a + b/N fit)"),
+    "lyapunov_extrapolated_err": ("1/time", "standard error of the extrapolated lambda_max"),
+    "delta0": ("1", "variance Delta_0 = <h_i^2> of the state (+inf: explosive)"),
+    "delta0_sem": ("1", "standard error of Delta_0 over disorder realizations"),
+    "rho": ("1", "spectral radius of the flow Jacobian at the fixed point"),
+    "gate_mean": ("1", "mean gate value E[G]"),
+    "gate_mean_sem": ("1", "standard error of the mean gate over disorder realizations"),
+    "phase": ("1", "phase (dmft.Phase value; 'failed': the solver raised, see status)"),
+    "phase_code": ("1", "integer code of the phase (dmft.Phase.code; -1: failed)"),
+    "method": ("1", "theory used at the point: static, stationary or sampled"),
+    "status": ("1", "'ok', or the message of the solver that failed at the point"),
+    "diverged": ("1", "fraction of realizations whose state diverged"),
+    "diverged_at": ("time", "earliest time a realization diverged (inf: none)"),
+    "n_seeds": ("1", "number of disorder realizations (seeds) in the mean"),
+    "lyapunov_max_realizations": ("1/time", "lambda_max of each disorder realization"),
+}
+#: where the simulation's meaning differs from the theory's
+_SIM_ATTRS = {
+    "lyapunov_err": ("1/time", "within-trajectory standard error of the realization mean of "
+                               "lambda_max (kept beside the disorder error lyapunov_sem)"),
+    "status": ("1", "'ok', 'not simulated', or why the point has no (disorder) error"),
+}
+
+
+def variable_attrs(name: str) -> dict:
+    """CF ``units`` and ``long_name`` of a phase-diagram variable (``sim_`` prefix allowed)."""
+    sim = name.startswith("sim_")
+    base = name[4:] if sim else name
+    units, long_name = (_SIM_ATTRS.get(base) if sim else None) or _VARIABLE_ATTRS.get(
+        base, ("1", base.replace("_", " ")))
+    if name.startswith("sim_"):
+        long_name = f"simulation (finite N): {long_name}"
+    return {"units": units, "long_name": long_name}
+
+
+def axis_name(path: str) -> str:
+    """The netCDF-safe dimension name of a parameter path ("flow[0].gain" -> "flow0_gain",
+    "flow[-1].gain" -> "flowm1_gain", "gate.bias_mean" -> "gate_bias_mean")."""
+    name = re.sub(r"\]?\.", "_", path.replace("-", "m"))
+    return re.sub(r"[^0-9A-Za-z_]", "", name).strip("_")
+
+
+def _axis_attrs(path: str) -> dict:
+    desc = {"gain": "gain factor (multiplies every flow gain of the base ensemble)",
+            "bias_std": "bias spread of every flow layer", "tau": "time constant tau",
+            "noise_std": "white-noise amplitude"}
+    long_name = desc.get(path, path.replace(".", " ").replace("_", " "))
+    return {"parameter_path": path, "long_name": long_name,
+            "units": "time" if path == "tau" else "1"}
 
 
 
@@ -87,11 +147,15 @@ def point(ens: Ensemble, *, sampled_kwargs: dict | None = None, seed: int = 0) -
 
 
 def _point_task(args):
+    """One grid point; a solver that raises gives the labelled phase FAILED with its message
+    (any exception of the solvers: a failure at one point never loses the grid)."""
     ens, sk, seed = args
     try:
         return point(ens, sampled_kwargs=sk, seed=seed), ""
     except ConvergenceError as exc:
         return None, f"ConvergenceError: {exc}"
+    except (ArithmeticError, ValueError, RuntimeError, IndexError, np.linalg.LinAlgError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 @dataclass(frozen=True)
@@ -102,8 +166,9 @@ class PointTask:
     :func:`point` at ``ensembles[k]`` with ``seeds[k]`` (the sweep's seed argument, the
     diagram's root seed, is not used again) and returns numbers only: the numeric
     :data:`QUANTITIES`, ``phase_code`` (:attr:`dmft.Phase.code`) and ``method_code`` (the index
-    in :data:`METHODS`). A ConvergenceError propagates: the sweep records it and
-    :func:`phase_diagram` labels the point failed with its message.
+    in :data:`METHODS`). A solver failure that the in-process route labels (:func:`_point_task`)
+    raises :class:`_PointFailed` with that label: the sweep records it and :func:`phase_diagram`
+    labels the point failed with the same message; any other exception is the sweep's too.
     """
 
     ensembles: tuple[Ensemble, ...]
@@ -112,7 +177,9 @@ class PointTask:
 
     def __call__(self, params: dict, seed: int) -> dict:
         k = int(params["point"])
-        r = point(self.ensembles[k], sampled_kwargs=self.sampled_kwargs, seed=self.seeds[k])
+        r, label = _point_task((self.ensembles[k], self.sampled_kwargs, self.seeds[k]))
+        if r is None:
+            raise _PointFailed(label)
         out = {q: float(r[q]) for q in _NUMERIC}
         out["phase_code"] = float(Phase(r["phase"]).code)
         out["method_code"] = float(METHODS.index(r["method"]))
@@ -124,15 +191,20 @@ class PointTask:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-# how simulate.sweep's status names a ConvergenceError (module-qualified, first line)
-_CE_STATUS = f"{ConvergenceError.__module__}.{ConvergenceError.__qualname__}:"
+class _PointFailed(Exception):
+    """A point's solver failed; the message is :func:`_point_task`'s label of the failure."""
+
+
+# how simulate.sweep's status names it (module-qualified, the first line of the message)
+_FAILED_STATUS = f"{__name__}.{_PointFailed.__qualname__}: "
 
 
 def _stored_points(task: PointTask, seed: int, *, store, client, n_workers: int,
                    progress: bool) -> list:
     """:func:`_point_task`'s (result, error) per point, through a resumable sweep in
-    ``store / theory_<key>`` (module docstring); an error other than ConvergenceError raises
-    after the sweep (the finished points stay in the store; a rerun retries that point)."""
+    ``store / theory_<key>`` (module docstring); an exception that :func:`_point_task` does
+    not label raises after the sweep (the finished points stay in the store; a rerun retries
+    that point)."""
     from simulate._sweep import sweep
 
     root = Path(store) / f"theory_{task.key()}"
@@ -146,8 +218,8 @@ def _stored_points(task: PointTask, seed: int, *, store, client, n_workers: int,
             r["phase"] = Phase.from_code(int(ds["phase_code"].values[k, 0]))
             r["method"] = METHODS[int(ds["method_code"].values[k, 0])]
             results.append((r, ""))
-        elif status.startswith(_CE_STATUS):
-            results.append((None, "ConvergenceError:" + status[len(_CE_STATUS):]))
+        elif status.startswith(_FAILED_STATUS):
+            results.append((None, status[len(_FAILED_STATUS):]))
         else:
             raise RuntimeError(f"phase_diagram: the theory at point {k} "
                                f"({task.ensembles[k].describe()}) raised {status}; the finished "
@@ -178,7 +250,18 @@ def phase_diagram(ens: Ensemble, x: tuple[str, Sequence[float]] = ("gain", np.li
     ens : Ensemble
         The base ensemble; each point is ``set_parameter(set_parameter(ens, *x), *y)``.
     x, y : (str, sequence of float)
-        Parameter path and its values (``y`` may be None for a 1-D scan).
+        Parameter path and its values (``y`` may be None for a 1-D scan).  Paths
+        (:data:`dmft.ensemble.PARAMETERS`):
+
+        ==================  ==========================================================
+        ``"gain"``          a factor multiplying every flow gain of ``ens``
+        ``"flow[i].gain"``  the gain g_i of flow layer i (0-based; -1 is the last)
+        ``"flow[i].bias_std"``  the bias spread sigma_i of layer i
+        ``"bias_std"``      the bias spread of every flow layer
+        ``"gate.gain"``, ``"gate.bias_mean"``, ``"gate.bias_std"``, ``"gate.input_gain"``
+                            the gate's g_z, mu_z, sigma_z, g_xz (``ens`` needs a gate)
+        ``"noise_std"``, ``"tau"``  the noise amplitude, the time constant
+        ==================  ==========================================================
     quantities : sequence of str
         Subset of :data:`QUANTITIES`.
     sampled_kwargs : dict
@@ -201,7 +284,9 @@ def phase_diagram(ens: Ensemble, x: tuple[str, Sequence[float]] = ("gain", np.li
     Returns
     -------
     xarray.Dataset
-        Variables over (y, x) dims named after the paths; ``phase`` as strings and
+        Variables over (y, x) dims named :func:`axis_name` of the paths ("gate.bias_mean" ->
+        "gate_bias_mean"; the path in the coordinate's ``parameter_path``), each with CF
+        ``units`` and ``long_name``; ``phase`` as strings and
         ``phase_code`` as integers (:attr:`dmft.Phase.code`, table in :class:`dmft.Phase`;
         attribute ``phase_codes``); a point whose solver raised has phase "failed" (code -1)
         and its message in ``status`` ("ok" elsewhere), its numbers NaN, flagged there;
@@ -213,6 +298,8 @@ def phase_diagram(ens: Ensemble, x: tuple[str, Sequence[float]] = ("gain", np.li
     >>> ds = phase_diagram(Ensemble.elman(1.0), x=("gain", [0.5, 0.8]))
     >>> [round(float(v), 12) for v in ds.lyapunov_max]
     [-0.5, -0.2]
+    >>> ds.lyapunov_max.attrs["units"], ds.gain.attrs["parameter_path"]
+    ('1/time', 'gain')
     """
     import xarray as xr
 
@@ -254,7 +341,9 @@ def phase_diagram(ens: Ensemble, x: tuple[str, Sequence[float]] = ("gain", np.li
     else:
         results = list(_progress(map(_point_task, tasks), len(tasks), progress))
     data = {}
-    dims = [name for name, _ in axes]
+    dims = [axis_name(name) for name, _ in axes]
+    if len(set(dims)) != len(dims):
+        raise ValueError(f"x and y must name different parameters, got {[n for n, _ in axes]}")
     for q in quantities:
         if q in ("phase", "method"):
             fill = Phase.FAILED if q == "phase" else "failed"
@@ -266,11 +355,26 @@ def phase_diagram(ens: Ensemble, x: tuple[str, Sequence[float]] = ("gain", np.li
         codes = [Phase(r["phase"]).code if r else Phase.FAILED.code for r, _ in results]
         data["phase_code"] = (dims, np.array(codes, dtype=int).reshape(shape))
     data["status"] = (dims, np.array([err or "ok" for _, err in results]).reshape(shape))
-    ds = xr.Dataset(data, coords={name: vals for name, vals in axes})
+    coords = {axis_name(name): (axis_name(name), vals, _axis_attrs(name)) for name, vals in axes}
+    ds = xr.Dataset(data, coords=coords)
+    for v in ds.data_vars:
+        ds[v].attrs.update(variable_attrs(v))
     ds.attrs.update(ensemble=ens.describe(), seed=int(seed),
-                    phase_codes=str(PHASE_CODES),
-                    note="lyapunov_max in 1/time; +inf marks the explosive phase")
+                    phase_codes=str(PHASE_CODES), software=f"gnode-dmft {package_version()}",
+                    sampled_kwargs=str(dict(sampled_kwargs or {})),
+                    n_failed=int(sum(r is None for r, _ in results)),
+                    note="lyapunov_max in 1/time (time in the unit of tau); +inf marks the "
+                         "explosive phase, 'failed' a point whose solver raised (status)")
     return ds
+
+
+def package_version() -> str:
+    """The installed version of gnode-dmft ("unknown" outside an installation)."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("gnode-dmft")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _progress(it, total, enabled):

@@ -205,15 +205,33 @@ _H_FINE = 0.45
 _H_COARSE = 0.7
 
 
-def _n_quad(layers, delta0: float, h_sqrt_q: float) -> int | None:
-    """Trapezoid nodes per axis for the largest preactivation variance of a quadrature layer."""
+_N_QUAD_MAX = 601
+
+
+def _n_quad(layers, delta0: float, h_sqrt_q: float, *, capped: bool = True) -> int | None:
+    """Trapezoid nodes per axis for the largest preactivation variance of a quadrature layer
+    (at most ``_N_QUAD_MAX`` unless ``capped=False``, which gives the number needed)."""
     quad = [not get_activation(la.activation).has_closed_form for la in layers]
     if not any(quad):
         return None
     qs = flow_variances(layers, delta0)
     q_max = max(float(q) for q, use in zip(qs, quad, strict=True) if use)
     n = int(math.ceil(2.0 * _Z_MAX * math.sqrt(max(q_max, 0.0)) / h_sqrt_q)) + 1
-    return int(min(max(69, n | 1), 601))
+    return int(min(max(69, n | 1), _N_QUAD_MAX if capped else math.inf))
+
+
+def _unresolved_quadrature(layers, delta0: float) -> str:
+    """Why the kernel tables are unreliable at this Delta_0 ("" when they are not)."""
+    need = _n_quad(layers, delta0, _H_FINE, capped=False)
+    if need is None or need <= _N_QUAD_MAX:
+        return ""
+    acts = sorted({la.activation for la in layers
+                   if not get_activation(la.activation).has_closed_form})
+    q = max(float(v) for v in flow_variances(layers, delta0))
+    return (f"the quadrature kernel of {', '.join(acts)} is unresolved at preactivation "
+            f"variance {q:.3g} (it needs {need} nodes per axis, at most {_N_QUAD_MAX} are "
+            "used): lower the gains, or use an activation with a closed-form kernel (erf "
+            "for tanh)")
 
 
 class _Curve:
@@ -707,14 +725,34 @@ def _hamiltonian_levels(potential_half: np.ndarray, h: float, psi_half: np.ndarr
     return float(ev[0]), float(ev[1]), rq
 
 
+_N_LAGS_MAX = 512_000
+_E_RTOL = 1e-3      # refine the lag grid while the Richardson error of E_0 exceeds this
+
+
 def _schrodinger(br: _Branch, t, s, sigma: float, m: int):
-    """E_0, E_1, zero-mode energy (Richardson-extrapolated from steps h and 2h), lag grid."""
+    """E_0, E_1, zero-mode energy (Richardson-extrapolated from steps h and 2h), their error,
+    and Delta on a lag grid of ``m`` intervals.
+
+    The grid starts at ``m`` intervals and is refined 4-fold while the Richardson error exceeds
+    ``_E_RTOL`` |E_0| (up to ``_N_LAGS_MAX``): at large gains the well of U = 1 - K' is much
+    narrower than Delta's decay (erf, g = 100: depth ~ g, width ~ 1 / g).
+    """
     kappa = math.sqrt(br.f1)
     # the bound state decays faster than exp(-kappa s); Delta - Delta_inf as exp(-kappa s).
     s_max = max(30.0 / kappa, 8.0 * float(np.interp(math.sqrt(math.log(2.0)), t, s)), 10.0)
-    lags = np.linspace(0.0, s_max, m + 1)
-    h = lags[1]
-    d = _delta_on_grid(br, t, s, lags)
+    m_out = m
+    while True:
+        lags = np.linspace(0.0, s_max, m + 1)
+        d = _delta_on_grid(br, t, s, lags)
+        e0, e1, zm, err = _levels(br, lags[1], d, sigma)
+        if err <= _E_RTOL * abs(e0) or 4 * m > _N_LAGS_MAX:
+            break
+        m *= 4
+    step = m // m_out
+    return e0, e1, zm, err, lags[::step], br.delta_inf + d[::step]
+
+
+def _levels(br: _Branch, h: float, d: np.ndarray, sigma: float):
     pot = 1.0 - br.kprime(d)
     psi = -np.sqrt(br.p2(d)) if sigma == 0.0 else None
     if psi is not None:
@@ -725,7 +763,7 @@ def _schrodinger(br: _Branch, t, s, sigma: float, m: int):
     e1 = (4 * fine[1] - coarse[1]) / 3
     zm = None if psi is None else (4 * fine[2] - coarse[2]) / 3
     err = abs(fine[0] - coarse[0]) / 3 + abs(fine[1] - coarse[1]) / 3
-    return e0, e1, zm, err, lags, br.delta_inf + d
+    return e0, e1, zm, err
 
 
 # ---------------------------------------------------------------------------------- driver
@@ -828,9 +866,10 @@ def stationary(ens: Ensemble, *, n_kernel: int = 24, n_lags: int = 2000, rtol: f
     br, t, s, residual, n_eval = sol
     e0, e1, zm, err, lags, delta = _schrodinger(br, t, s, sigma, n_lags)
     if zm is not None and abs(zm) > zero_mode_tol + 10 * err:
+        why = _unresolved_quadrature(layers, br.delta0) or "increase n_kernel or n_lags"
         raise ConvergenceError(
             "stationary: the zero mode Delta'(s) is not an E = 0 eigenfunction of H within the "
-            "discretization error; increase n_kernel or n_lags",
+            f"discretization error; {why}",
             zero_mode_energy=zm, discretization_error=err, delta0=br.delta0)
     lam = (math.sqrt(max(1.0 - e0, 0.0)) - 1.0) / tau
     lam_err = _lyapunov_error(layers, br, lam * tau, e0, err) / tau
@@ -910,6 +949,11 @@ def _solve_branch(layers, guess, n, odd, sigma, rtol):
         guess = br.delta0
         first = None
     except ConvergenceError as exc:
+        d = exc.diagnostics
+        at = d.get("delta0", d.get("coarse_root", (d.get("last_bracket") or (guess, guess))[1]))
+        why = _unresolved_quadrature(layers, min(float(at), 1.0))
+        if why:
+            raise ConvergenceError(f"stationary: {why}", **d) from None
         if sigma > 0.0:
             raise
         first = exc

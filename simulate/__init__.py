@@ -21,6 +21,7 @@
 ``sweep``                   resumable grid of (parameters, seed) tasks, embedded or dask
 ``load_sweep``              the labelled dataset of a sweep store
 ``SimulationTask``          picklable task: lambda_max, Delta_0, mean gate of one realization
+``disorder_mean``           mean +- standard error over realizations (seeds) of a sweep
 ==========================  =====================================================================
 
 Divergence policy (one for the whole package, and for ``dmft.sampled`` / ``dmft.sampled_two_time``)
@@ -45,6 +46,7 @@ input still raises ValueError/TypeError, and a solver that fails to converge sti
 ``dmft.ConvergenceError``.
 """
 
+from ._disorder import disorder_mean as disorder_mean
 from ._integrate import Trajectory as Trajectory
 from ._integrate import integrate as integrate
 from ._integrate import integrate_batch as integrate_batch

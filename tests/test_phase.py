@@ -49,13 +49,13 @@ def test_gated_boundary_stays_where_static_puts_it():
                        sampled_kwargs=dict(n_paths=300, lyapunov_iter=8), seed=1)
     assert (ds.method == "sampled").all()
     for mu in (-1.0, 1.5):
-        row = ds.sel({"gate.bias_mean": mu})
+        row = ds.sel(gate_bias_mean=mu)
         assert row.phase.values.tolist() == ["fixed point", "chaotic"]
         assert row.lyapunov_max.values[0] < 0 < row.lyapunov_max.values[1]
         np.testing.assert_allclose(row.rho.values, [0.6, 2.0], rtol=1e-9)
     # the mean gate at the fixed point h* = 0 is E[sigmoid(mu_z)] exactly
     fp = fixed_point(set_parameter(set_parameter(ens, "gain", 0.6 * gc), "gate.bias_mean", 1.5))
-    assert ds.gate_mean.sel({"gain": 0.6 * gc, "gate.bias_mean": 1.5}).item() == pytest.approx(
+    assert ds.gate_mean.sel(gain=0.6 * gc, gate_bias_mean=1.5).item() == pytest.approx(
         fp.gate_mean, abs=1e-9)
 
 
@@ -113,15 +113,19 @@ def test_stored_failed_point_is_labelled_like_in_process(tmp_path, monkeypatch):
     def flaky(ens, **kw):
         if ens.gains[0] == 2.0:
             raise ConvergenceError("no luck here", iterations=3)
+        if ens.gains[0] == 3.0:
+            raise ZeroDivisionError("a solver's division by zero")
         return real(ens, **kw)
 
     monkeypatch.setattr(ph, "point", flaky)
-    kw = dict(x=("gain", [0.5, 2.0]))
+    kw = dict(x=("gain", [0.5, 2.0, 3.0]))
     ref = phase_diagram(Ensemble.elman(1.0), **kw)
     stored = phase_diagram(Ensemble.elman(1.0), store=tmp_path, **kw)
     xr_testing().assert_identical(stored, ref)
-    assert stored.phase.values.tolist() == ["fixed point", "failed"]
-    assert stored.status.values[1] == "ConvergenceError: no luck here [iterations=3]"
+    assert stored.phase.values.tolist() == ["fixed point", "failed", "failed"]
+    assert stored.status.values.tolist()[1:] == [
+        "ConvergenceError: no luck here [iterations=3]",
+        "ZeroDivisionError: a solver's division by zero"]
 
 
 def test_stored_other_error_raises_and_keeps_finished_points(tmp_path, monkeypatch):
@@ -131,11 +135,11 @@ def test_stored_other_error_raises_and_keeps_finished_points(tmp_path, monkeypat
 
     def broken(ens, **kw):
         if ens.gains[0] == 2.0:
-            raise ZeroDivisionError("a bug, not a convergence failure")
+            raise KeyError("a bug, not a solver failure")   # not labelled: a bug
         return real(ens, **kw)
 
     monkeypatch.setattr(ph, "point", broken)
-    with pytest.raises(RuntimeError, match="ZeroDivisionError.*a rerun retries"):
+    with pytest.raises(RuntimeError, match="KeyError.*a rerun retries"):
         phase_diagram(Ensemble.elman(1.0), x=("gain", [0.5, 2.0]), store=tmp_path)
     (sub,) = tmp_path.iterdir()
     assert [p.name for p in sub.glob("*.npz")] == ["task_0_seed0.npz"]   # the finished point
@@ -213,9 +217,9 @@ def test_dask_diagram_killed_and_resumed_loses_no_point(tmp_path):
 
 
 def test_cli_theory_on_a_scheduler_then_resumed_locally(tmp_path):
-    """``gnode phase-diagram --scheduler``: the theory points go to the cluster and into
-    ``<out>/theory_store``; the same command without the cluster reads them back (the files
-    are not rewritten) and writes the same numbers."""
+    """``gnode phase-diagram --scheduler``: the theory points go to the cluster and into the
+    store (default ``<out>/.gnode-cache/sweep_store``); the same command without the cluster
+    reads them back (the files are not rewritten) and writes the same numbers."""
     distributed = pytest.importorskip("distributed")
     import xarray as xr
 
@@ -228,7 +232,8 @@ def test_cli_theory_on_a_scheduler_then_resumed_locally(tmp_path):
     with distributed.LocalCluster(n_workers=2, processes=False, threads_per_worker=1,
                                   dashboard_address=None) as cluster:
         assert main(argv + ["--scheduler", cluster.scheduler_address]) == 0
-    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("theory_store/theory_*/*.npz")}
+    stored = tmp_path.glob(".gnode-cache/sweep_store/theory_*/*.npz")
+    stamps = {p: p.stat().st_mtime_ns for p in stored}
     assert len(stamps) == 4
     with xr.open_dataset(tmp_path / "phase_diagram.nc") as f:
         first = f.load()

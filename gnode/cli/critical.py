@@ -5,17 +5,19 @@ from __future__ import annotations
 import argparse
 import math
 
-from ._common import add_flow_arguments, ensemble_from_args, print_json
+from ._common import add_flow_arguments, ensemble_from_args, positive_float, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "critical", help="critical gains (rho = 1) of a flow, with q* and the phase",
         description="Gain per layer that puts the spectral radius rho of the flow Jacobian at "
-                    "the fixed point at the target (1 = edge of stability/chaos). Example: "
-                    "gnode critical --layers relu,identity --bias-std 0.1")
-    add_flow_arguments(p, default_layers="relu,identity")
-    p.add_argument("--rho", type=float, default=1.0, help="target spectral radius (default 1)")
+                    "the fixed point at the target (1 = edge of stability/chaos); the flow's "
+                    "gains set the direction (their ratios), the factor scales them all. "
+                    "Example: gnode critical --layers relu,identity --bias-std 0.1")
+    add_flow_arguments(p)
+    p.add_argument("--rho", type=positive_float, default=1.0,
+                   help="target spectral radius (default 1)")
     p.set_defaults(func=run)
 
 
@@ -39,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
         "phase": fp.phase,
         "stable_possible": ens.leak,
     }
+    if not math.isfinite(fp.q):
+        out["q_star_note"] = _Q_INF
     if fp.gate_mean is not None:
         out["gate_mean"] = fp.gate_mean
         out["timescales_q10_q50_q90"] = list(fp.timescales)
@@ -51,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
           + f"   (product {out['gain_product']:.6g})")
     print(f"rho              {fp.rho:.6g}")
     print(f"q*               {fp.q:.6g}")
+    if not math.isfinite(fp.q):
+        print(f"                 ({_Q_INF})")
     print(f"phase            {fp.phase}")
     if fp.gate_mean is not None:
         lo, mid, hi = fp.timescales
@@ -60,3 +66,9 @@ def run(args: argparse.Namespace) -> int:
         print("note             non-leaky: J = diag(G*) J_F is a disk centred at 0, so half of "
               "the eigenvalues have Re > 0 at any nonzero gain; no initialization is stable")
     return 0
+
+
+_Q_INF = ("q* = inf: at rho = 1 an unbounded flow (relu, identity) with biases has no finite "
+          "fixed point - the linear part is marginal and the biases drive a variance that grows "
+          "without bound; below the critical gains q* is finite (the preactivation variances "
+          "shown are those at the largest q* reached)")

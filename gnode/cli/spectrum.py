@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_flow_arguments, ensemble_from_args, print_json
+from ._common import (
+    add_flow_arguments,
+    check_output_file,
+    ensemble_from_args,
+    print_json,
+    save_figure,
+)
 
 _KEYS = ("lyapunov_max", "dimension_fraction", "entropy_rate", "unstable_fraction")
 _LABELS = {"lyapunov_max": "lambda_max", "dimension_fraction": "D_KY/N",
@@ -22,7 +28,7 @@ def register(subparsers) -> None:
         description="Distribution of the Lyapunov exponents of a leaky non-gated nODE at "
                     "large N (docs/theory.md section 9): continuous time, or the Euler map "
                     "with --dt; optionally against a simulated network (--simulate N).")
-    add_flow_arguments(p, default_layers="tanh", default_gain="3")
+    add_flow_arguments(p)
     p.add_argument("--dt", type=float, default=None,
                    help="Euler step dt of the map h <- h + (dt/tau)(-h + F) (default: "
                         "continuous time)")
@@ -67,12 +73,13 @@ def _plot(path, r, sim, args):
                  fontsize=7)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=150)
+    save_figure(fig, path, dpi=150)
 
 
 def _run(args: argparse.Namespace) -> int:
     from dmft import spectrum
 
+    check_output_file(args.plot, "--plot")
     ens = ensemble_from_args(args)
     r = spectrum(ens, dt=args.dt, n_paths=args.paths, n_replicas=args.replicas,
                  seed=args.seed, progress=not args.json)
