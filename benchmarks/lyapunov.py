@@ -17,6 +17,13 @@ Run:  python benchmarks/lyapunov.py [--quick]
    four passes over W per RK4 step (memory bound: the fastest pass, timed in compiled code);
    realizations on 2 cores.
 5. Peak memory of a spectrum (tracemalloc of Python-side allocations).
+
+With ``--backend torch`` (issue 15) it benchmarks the torch backend instead (:func:`torch_main`):
+its rate against the numba path on the CPU at N = 1000-2000 (the same spectrum: network, k,
+schedule; median over interleaved pairs, and the agreement of the two), its peak memory at
+N = 4096, k = 1024, and on a CUDA device (``--device cuda``, the default where torch sees one)
+the reference run N = 4096, k = 1024, RK4 dt = 0.1, T = 2500 against the 133 GPU-seconds of
+davidclark1/rnn-lyapunov, with the agreement of CUDA and CPU at N = 512.
 """
 
 from __future__ import annotations
@@ -332,13 +339,133 @@ def main(quick=False):
           f"{500 * 501 * 8 / 2**20:.1f} MiB; no trajectory stored)")
 
 
+# --------------------------------------------------------------------------- torch backend
+def _spectrum_pair(net, k, kw, device):
+    """(numba, torch) results of the same spectrum run."""
+    return (simulate.lyapunov_spectrum(net, k, **kw),
+            simulate.lyapunov_spectrum(net, k, backend="torch", device=device, **kw))
+
+
+def _torch_rates(ens, quick):
+    """Torch (CPU) against numba: the same spectrum, interleaved pairs, median time ratio."""
+    cases = ((1000, 100, "rk4", 10), (1000, 1000, "euler", 10), (2000, 250, "rk4", 4),
+             (2000, 1, "rk4", 200))
+    for n, k, method, steps in cases:
+        net = simulate.sample(ens, n, seed=1)
+        kw = dict(t_max=steps * 0.1, dt=0.1, t_ons=steps * 0.05, method=method,
+                  t_transient=0.0, t_transient_tangent=0.0, trace="none")
+        _spectrum_pair(net, k, dict(kw, t_max=steps * 0.1), "cpu")  # compile, warm up
+        pairs, t_nb, t_tc = [], [], []
+        for _ in range(2 if quick else 4):
+            a, ta = timed(lambda net=net, k=k, kw=kw: simulate.lyapunov_spectrum(net, k, **kw),
+                          settle=True)
+            b, tb = timed(lambda net=net, k=k, kw=kw: simulate.lyapunov_spectrum(
+                net, k, backend="torch", device="cpu", **kw), settle=True)
+            pairs.append(ta / tb)
+            t_nb.append(ta)
+            t_tc.append(tb)
+        print(f"[torch cpu N={n} k={k} {method}] torch {min(t_tc) / steps * 1e3:.1f} ms/step, "
+              f"numba {min(t_nb) / steps * 1e3:.1f} ms/step: torch's rate / numba's = median "
+              f"{np.median(pairs):.2f} over {len(pairs)} interleaved pairs (range "
+              f"{min(pairs):.2f}-{max(pairs):.2f}); max|d lambda| = "
+              f"{np.max(np.abs(a.exponents - b.exponents)):.1e}")
+
+
+def _status(key):
+    """A field of /proc/self/status in bytes (VmRSS: resident now; VmHWM: its peak)."""
+    with open("/proc/self/status") as f:
+        return next(int(x.split()[1]) * 1024 for x in f if x.startswith(key))
+
+
+def memory_child(n, k, backend, ensemble):
+    """Peak resident memory of a 2-step RK4 spectrum beyond the state before it (network
+    sampled, libraries warm), printed in bytes: run in a fresh process (``--memory-child``), the
+    peak reset through /proc/self/clear_refs. tests/test_simulate_torch.py runs it too."""
+    ens = {"elman": dmft.Ensemble.elman(3.0),
+           "gated": dmft.Ensemble.mgru(3.0, gate_gain=1.0)}[ensemble]
+    kw = dict(dt=0.1, t_ons=0.1, t_transient=0.0, t_transient_tangent=0.0, n_history=2,
+              backend=backend, **({"device": "cpu"} if backend == "torch" else {}))
+    simulate.lyapunov_spectrum(simulate.sample(ens, 64, seed=0), 16, t_max=0.2, **kw)
+    net = simulate.sample(ens, n, seed=1)
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    rss = _status("VmRSS")
+    simulate.lyapunov_spectrum(net, k, t_max=0.2, **kw)
+    print(_status("VmHWM") - rss)
+
+
+def _torch_memory(quick):
+    """:func:`memory_child` for both backends, in blocks N x (k + 1) of float64."""
+    import subprocess
+    import sys
+
+    n, k = (2048, 512) if quick else (4096, 1024)
+    for backend in ("torch", "numba"):
+        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--memory-child",
+                              str(n), str(k), backend, "elman"],
+                             capture_output=True, text=True, check=True)
+        extra = int(out.stdout.split()[-1])
+        print(f"[memory N={n} k={k} rk4, {backend}] peak RSS beyond the network: "
+              f"{extra / 2**20:.0f} MiB = {extra / (n * (k + 1) * 8):.1f} blocks N x (k+1) "
+              f"(N x N = {n / (k + 1):.1f} blocks; no trajectory stored)")
+
+
+def _torch_gpu(ens, device):
+    """The reference run on a CUDA device, and CUDA against CPU at N = 512."""
+    import torch
+
+    net = simulate.sample(ens, 512, seed=2)
+    kw = dict(t_max=20.0, dt=0.1, t_transient=10.0, t_transient_tangent=5.0, backend="torch")
+    a = simulate.lyapunov_spectrum(net, 128, device="cpu", **kw)
+    b = simulate.lyapunov_spectrum(net, 128, device=device, **kw)
+    print(f"[torch {device} vs cpu, N=512 k=128 rk4 T=20] max|d lambda| = "
+          f"{np.max(np.abs(a.exponents - b.exponents)):.1e}")
+    net = simulate.sample(ens, 4096, seed=3)
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    res, el = timed(lambda: simulate.lyapunov_spectrum(
+        net, 1024, t_max=2500.0, dt=0.1, t_transient=0.0, t_transient_tangent=0.0,
+        trace="none", backend="torch", device=device))
+    print(f"[torch {device} N=4096 k=1024 rk4 dt=0.1 T=2500] {el:.0f} s against the reference's "
+          f"133 GPU-seconds (ratio {el / 133:.2f}, target <= 1); lambda_max = "
+          f"{res.lambda_max:.4f} +- {res.stderr[0]:.4f}; peak device memory "
+          f"{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
+
+
+def torch_main(quick=False, device=None):
+    import torch
+
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    print(f"# simulate torch backend (torch {torch.__version__}, {torch.get_num_threads()} CPU "
+          f"threads; device {dev}); ratios against the numba path measured in this run")
+    ens = dmft.Ensemble.elman(3.0)
+    _torch_rates(ens, quick)
+    _torch_memory(quick)
+    if dev.type == "cuda":
+        _torch_gpu(ens, dev)
+    else:
+        print("[torch gpu] no CUDA device here: the N=4096, k=1024, T=2500 reference run and "
+              "the CUDA-CPU agreement were not run")
+
+
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--backend", choices=("numba", "torch"), default="numba",
+                   help="torch: benchmark the torch backend against the numba path")
+    p.add_argument("--device", default=None,
+                   help="torch device of --backend torch (default: cuda where present, else cpu)")
+    p.add_argument("--memory-child", nargs=4, metavar=("N", "K", "BACKEND", "ENSEMBLE"),
+                   help=argparse.SUPPRESS)
     p.add_argument("--cpu-time", action="store_true",
                    help="time with process CPU time (use with OPENBLAS_NUM_THREADS=1 on a loaded "
                         "machine: single-threaded on both sides, insensitive to other jobs)")
     a = p.parse_args()
     if a.cpu_time:
         CLOCK = time.process_time
-    main(a.quick)
+    if a.memory_child:
+        memory_child(int(a.memory_child[0]), int(a.memory_child[1]), *a.memory_child[2:])
+    elif a.backend == "torch":
+        torch_main(a.quick, a.device)
+    else:
+        main(a.quick)

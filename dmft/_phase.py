@@ -15,14 +15,28 @@ in :func:`phase_diagram`).  The dataset's dimensions are netCDF-safe names of th
 (:func:`axis_name`: "gate.bias_mean" -> "gate_bias_mean", "flow[0].gain" -> "flow0_gain"), the
 path itself in the coordinate's ``parameter_path`` attribute; every variable carries CF
 ``units`` and ``long_name``, the dataset its provenance (package version, seeds, solver options).
+
+Execution: in this process, in local processes (``n_workers``), or, with ``store`` or a dask
+``client``, as the tasks of a resumable :func:`simulate.sweep` (:class:`PointTask`, one per
+point): every finished point is written to the store as it arrives, so that a killed run loses
+no finished point and a rerun on the same store computes only the others (the simulation
+sweeps' semantics, points that raised included: they are retried). The store of one diagram is
+the subdirectory ``theory_<key>`` of ``store``, the key a hash of every point's ensemble, the
+sampled options and the seeds, so that another diagram never reads its numbers.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 import re
+import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -32,9 +46,11 @@ from .errors import ConvergenceError
 from .results import PHASE_CODES, Phase
 
 __all__ = ["phase_diagram", "set_parameter", "point", "axis_name", "variable_attrs",
-           "PARAMETERS", "QUANTITIES"]
+           "PointTask", "PARAMETERS", "QUANTITIES", "METHODS"]
 
 QUANTITIES = ("lyapunov_max", "lyapunov_err", "delta0", "rho", "phase", "gate_mean", "method")
+METHODS = ("static", "stationary", "sampled")   # the routes of :func:`point`, coded by index
+_NUMERIC = tuple(q for q in QUANTITIES if q not in ("phase", "method"))
 # PHASE_CODES (phase value -> integer code) is derived from dmft.Phase in dmft.results
 
 #: CF ``units`` and ``long_name`` of every variable a phase diagram writes (theory and, with the
@@ -142,6 +158,75 @@ def _point_task(args):
         return None, f"{type(exc).__name__}: {exc}"
 
 
+@dataclass(frozen=True)
+class PointTask:
+    """The theory points of one phase diagram as a :func:`simulate.sweep` task.
+
+    ``params["point"]`` is the point's flat index k (C order over (y, x)); the task runs
+    :func:`point` at ``ensembles[k]`` with ``seeds[k]`` (the sweep's seed argument, the
+    diagram's root seed, is not used again) and returns numbers only: the numeric
+    :data:`QUANTITIES`, ``phase_code`` (:attr:`dmft.Phase.code`) and ``method_code`` (the index
+    in :data:`METHODS`). A solver failure that the in-process route labels (:func:`_point_task`)
+    raises :class:`_PointFailed` with that label: the sweep records it and :func:`phase_diagram`
+    labels the point failed with the same message; any other exception is the sweep's too.
+    """
+
+    ensembles: tuple[Ensemble, ...]
+    sampled_kwargs: dict | None
+    seeds: tuple[int, ...]
+
+    def __call__(self, params: dict, seed: int) -> dict:
+        k = int(params["point"])
+        r, label = _point_task((self.ensembles[k], self.sampled_kwargs, self.seeds[k]))
+        if r is None:
+            raise _PointFailed(label)
+        out = {q: float(r[q]) for q in _NUMERIC}
+        out["phase_code"] = float(Phase(r["phase"]).code)
+        out["method_code"] = float(METHODS.index(r["method"]))
+        return out
+
+    def key(self) -> str:
+        """A hash of everything the points depend on: the store subdirectory's name."""
+        text = repr((self.ensembles, sorted((self.sampled_kwargs or {}).items()), self.seeds))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class _PointFailed(Exception):
+    """A point's solver failed; the message is :func:`_point_task`'s label of the failure."""
+
+
+# how simulate.sweep's status names it (module-qualified, the first line of the message)
+_FAILED_STATUS = f"{__name__}.{_PointFailed.__qualname__}: "
+
+
+def _stored_points(task: PointTask, seed: int, *, store, client, n_workers: int,
+                   progress: bool) -> list:
+    """:func:`_point_task`'s (result, error) per point, through a resumable sweep in
+    ``store / theory_<key>`` (module docstring); an exception that :func:`_point_task` does
+    not label raises after the sweep (the finished points stay in the store; a rerun retries
+    that point)."""
+    from simulate._sweep import sweep
+
+    root = Path(store) / f"theory_{task.key()}"
+    ds = sweep(task, {"point": np.arange(len(task.ensembles))}, [int(seed)], store=root,
+               client=client, n_workers=n_workers if n_workers > 1 else 0, progress=progress)
+    results = []
+    for k in range(len(task.ensembles)):
+        status = str(ds["status"].values[k, 0])
+        if status == "ok":
+            r = {q: float(ds[q].values[k, 0]) for q in _NUMERIC}
+            r["phase"] = Phase.from_code(int(ds["phase_code"].values[k, 0]))
+            r["method"] = METHODS[int(ds["method_code"].values[k, 0])]
+            results.append((r, ""))
+        elif status.startswith(_FAILED_STATUS):
+            results.append((None, status[len(_FAILED_STATUS):]))
+        else:
+            raise RuntimeError(f"phase_diagram: the theory at point {k} "
+                               f"({task.ensembles[k].describe()}) raised {status}; the finished "
+                               f"points are kept in {str(root)!r}, a rerun retries this one")
+    return results
+
+
 def _axis(axis, name):
     if not (isinstance(axis, tuple | list) and len(axis) == 2 and isinstance(axis[0], str)):
         raise TypeError(f"{name} must be a pair (parameter path, values), got {axis!r}")
@@ -156,7 +241,8 @@ def _axis(axis, name):
 def phase_diagram(ens: Ensemble, x: tuple[str, Sequence[float]] = ("gain", np.linspace(0.5, 3, 11)),
                   y: tuple[str, Sequence[float]] | None = None, *,
                   quantities: Sequence[str] = QUANTITIES, sampled_kwargs: dict | None = None,
-                  seed: int = 0, n_workers: int = 1, progress: bool = False):
+                  seed: int = 0, n_workers: int = 1, progress: bool = False,
+                  client=None, store: str | os.PathLike | None = None):
     """lambda_max, Delta_0, rho, phase and mean gate over a grid of two ensemble parameters.
 
     Parameters
@@ -183,9 +269,17 @@ def phase_diagram(ens: Ensemble, x: tuple[str, Sequence[float]] = ("gain", np.li
     seed : int
         Root seed; point k uses ``SeedSequence(seed).spawn`` entry k (reproducible, order-free).
     n_workers : int
-        Local processes (1: in this process).
+        Local processes (1: in this process); not used with a ``client``.
     progress : bool
         tqdm progress bar.
+    client : dask.distributed.Client, optional
+        Compute the points on this cluster (as a resumable sweep, module docstring); without
+        ``store`` in a temporary store (nothing to resume).
+    store : path, optional
+        Directory of the resumable store (module docstring): each finished point is kept
+        there, a rerun with the same arguments computes only the missing ones. The numbers
+        equal the in-process ones (same seeds); a failed point's ``status`` is the first line
+        of its message.
 
     Returns
     -------
@@ -233,7 +327,14 @@ def phase_diagram(ens: Ensemble, x: tuple[str, Sequence[float]] = ("gain", np.li
     seeds = [int(s.generate_state(1)[0]) for s in
              np.random.SeedSequence(int(seed)).spawn(len(ensembles))]
     tasks = [(e, sampled_kwargs, s) for e, s in zip(ensembles, seeds, strict=True)]
-    if n_workers > 1:
+    if store is not None and not isinstance(store, str | os.PathLike):
+        raise TypeError(f"store must be a path (str or os.PathLike), got {type(store).__name__}")
+    if client is not None or store is not None:
+        task = PointTask(tuple(ensembles), sampled_kwargs, tuple(seeds))
+        with tempfile.TemporaryDirectory() if store is None else nullcontext(store) as where:
+            results = _stored_points(task, seed, store=where, client=client,
+                                     n_workers=n_workers, progress=progress)
+    elif n_workers > 1:
         with ProcessPoolExecutor(n_workers) as ex:
             it = ex.map(_point_task, tasks, chunksize=max(1, len(tasks) // (8 * n_workers)))
             results = list(_progress(it, len(tasks), progress))

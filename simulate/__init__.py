@@ -10,7 +10,8 @@
 ``population_variance``     Delta_0 = <|h|^2 / N>_t
 ``jacobian``                J(h) at a state; ``jacobian_eigenvalues`` its spectrum
 ``find_fixed_point``        fixed / slow points by minimizing |f(h)|^2
-``lyapunov_spectrum``       k Lyapunov exponents of a network (QR method, numba fast path)
+``lyapunov_spectrum``       k Lyapunov exponents of a network (QR method, numba fast path;
+                            ``backend="torch"``: any torch device, :mod:`simulate._torch`)
 ``lyapunov_spectrum_ode``   the same for any ODE given rhs(x) and jac(x)
 ``lyapunov_max_two``        lambda_max from two nearby trajectories -> ``TwoTrajectoryResult``
 ``kaplan_yorke``            Kaplan-Yorke dimension of a spectrum

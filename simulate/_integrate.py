@@ -220,7 +220,8 @@ def _method_code(method: str) -> int:
 
 def integrate(net: Network, h0: np.ndarray, t_max: float, dt: float, *, method: str = "rk4",
               record_every: int = 1, record: bool = True, t_transient: float = 0.0,
-              seed: int | None = None, bound: float = 1e6) -> Trajectory:
+              seed: int | None = None, bound: float = 1e6, backend: str = "numba",
+              device=None) -> Trajectory:
     """Integrate one network from ``h0`` with fixed steps (Euler(-Maruyama) or RK4).
 
     Parameters
@@ -243,6 +244,12 @@ def integrate(net: Network, h0: np.ndarray, t_max: float, dt: float, *, method: 
         Noise seed (required when ``noise_std > 0``).
     bound : float
         rms(h) above which the run counts as diverged.
+    backend : {"numba", "torch"}
+        "torch": the same run on a torch device (:mod:`simulate._torch`), float64, the same
+        noise stream; agrees with the numba path to round-off.
+    device : str or torch.device, optional
+        The torch device (``backend="torch"`` only); default "cuda" where torch sees a GPU,
+        else "cpu".
 
     Returns
     -------
@@ -256,6 +263,11 @@ def integrate(net: Network, h0: np.ndarray, t_max: float, dt: float, *, method: 
     h0 = np.ascontiguousarray(h0, dtype=np.float64)
     if h0.shape != (net.n,) or not np.all(np.isfinite(h0)):
         raise ValueError(f"h0 must be a finite array of shape ({net.n},), got {h0.shape}")
+    if backend != "numba" or device is not None:
+        from ._torch import integrate_torch
+        return integrate_torch(net, h0, t_max, dt, method=method, record_every=record_every,
+                               record=record, t_transient=t_transient, seed=seed, bound=bound,
+                               backend=backend, device=device)
     res, written = _run_batch([net], h0[None], t_max, dt, method=method,
                               record_every=record_every, record=record,
                               t_transient=t_transient, seed=seed, bound=bound, parallel=False)

@@ -373,7 +373,8 @@ def lyapunov_spectrum(net: Network, k: int | None = None, *, t_max: float = 100.
                       t_transient: float = 100.0, t_transient_tangent: float | None = None,
                       seed: int = 0, h0: np.ndarray | None = None, n_history: int = 100,
                       trace: str = "auto", two_trajectory: bool = False,
-                      bound: float = 1e6, progress: bool = False) -> LyapunovResult:
+                      bound: float = 1e6, progress: bool = False, backend: str = "numba",
+                      device=None) -> LyapunovResult:
     """The k largest Lyapunov exponents of a finite-N network (QR method, fast path).
 
     Parameters
@@ -413,6 +414,13 @@ def lyapunov_spectrum(net: Network, k: int | None = None, *, t_max: float = 100.
         rms(h) above which the state counts as diverged.
     progress : bool
         tqdm progress bar on stderr.
+    backend : {"numba", "torch"}
+        "torch": the same run on a torch device (:class:`simulate._torch.TorchStepper`:
+        float64, batched products, ``torch.linalg.qr``), which agrees with the numba path to
+        round-off; ``two_trajectory`` still runs on the numba path.
+    device : str or torch.device, optional
+        The torch device (``backend="torch"`` only); default "cuda" where torch sees a GPU,
+        else "cpu".
 
     Returns
     -------
@@ -432,8 +440,12 @@ def lyapunov_spectrum(net: Network, k: int | None = None, *, t_max: float = 100.
     rng = np.random.default_rng(seed)
     h0 = _start_state(h0, n, rng)
     q0 = _orthonormal_frame(rng.standard_normal((n, sched.k)))
-    stepper = NetworkStepper(net, sched, h0, q0, trace_mode=trace_mode, seed=seed,
-                             n_history=n_history, bound=bound)
+    kw = dict(trace_mode=trace_mode, seed=seed, n_history=n_history, bound=bound)
+    if backend == "numba" and device is None:
+        stepper = NetworkStepper(net, sched, h0, q0, **kw)
+    else:
+        from ._torch import torch_stepper
+        stepper = torch_stepper(net, sched, h0, q0, backend=backend, device=device, **kw)
     run = run_qr(stepper, sched, n_history=n_history, progress=progress,
                  desc=f"Lyapunov N={n} k={sched.k}")
     two = None

@@ -7,7 +7,10 @@ standard errors over disorder realizations, :func:`simulate.disorder_mean`) and
 explosive region and failed points hatched, simulated points overlaid as markers coloured on the
 same scale).  Both files are written atomically; the .nc carries CF ``units``/``long_name`` on
 every variable and the provenance (version, command line, times, N, seeds) in its attributes.
-The simulation store (resumable) lives under ``--store`` (default ``<out>/.gnode-cache``).
+Both stages are resumable: the theory points (``theory_<key>/``) and the simulations (``N<n>/``)
+are kept in the store directory ``--store`` (default ``<out>/.gnode-cache/sweep_store``) as they
+finish, so that a killed run, started again with the same arguments, computes only what is
+missing; ``--scheduler`` sends both to a dask.distributed cluster.
 """
 
 from __future__ import annotations
@@ -73,12 +76,13 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int_at_least(0), default=0)
     p.add_argument("--workers", type=int_at_least(1), default=2, help="local processes")
     p.add_argument("--scheduler", default=None,
-                   help="dask.distributed scheduler address tcp://host:port for the simulations "
-                        f"(refused after {_SCHEDULER_TIMEOUT_S:g} s when unreachable)")
+                   help="dask.distributed scheduler address tcp://host:port for the theory points "
+                        "and the simulations (default: local processes; refused after "
+                        f"{_SCHEDULER_TIMEOUT_S:g} s when unreachable)")
     p.add_argument("--out", default=".", help="output directory (default .)")
     p.add_argument("--store", default=None,
-                   help=f"directory of the resumable simulation store (default "
-                        f"<out>/{CACHE_DIR}/sweep_store); safe to delete")
+                   help=f"directory of the resumable stores of the theory points and the "
+                        f"simulations (default <out>/{CACHE_DIR}/sweep_store); safe to delete")
     p.set_defaults(func=run)
 
 
@@ -136,11 +140,6 @@ def _connect(address: str | None):
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from dmft import phase_diagram
-    from dmft.static import critical_gain
-
     ens = ensemble_from_args(args)
     if ens.gate is None:
         raise ValueError("phase-diagram needs a gated ensemble (--gate-gain)")
@@ -152,14 +151,27 @@ def run(args: argparse.Namespace) -> int:
     sim_ns = _sizes(args.sim_n)
     out = check_output_dir(args.out, "--out")
     store = Path(args.store) if args.store else out / CACHE_DIR / "sweep_store"
-    if sim_ns:
-        check_output_dir(str(store), "--store")
-    client = _connect(args.scheduler) if sim_ns else None
+    check_output_dir(str(store), "--store")
+    client = _connect(args.scheduler)
+    try:
+        return _run_stages(args, ens, gains, biases, sim_ns, out, store, client)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _run_stages(args, ens, gains, biases, sim_ns, out, store, client) -> int:
+    """The theory and the simulations (resumable, in ``store``), then the outputs."""
+    import numpy as np
+
+    from dmft import phase_diagram
+    from dmft.static import critical_gain
+
     sk = dict(n_paths=args.n_paths, lag_window=20.0, burn_in=10.0, measure=40.0, dt=0.1,
               lyapunov_iter=10)
     ds = phase_diagram(ens, x=("gain", gains), y=("gate.bias_mean", biases),
                        sampled_kwargs=sk, seed=args.seed, n_workers=args.workers,
-                       progress=not args.json)
+                       progress=not args.json, client=client, store=store)
     try:
         gc = critical_gain(ens)
     except Exception:  # noqa: BLE001 - no critical point (e.g. a zero gain)
@@ -173,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
     png = out / "phase_diagram.png"
     _plot(ds, png, gc)
     summary = {"png": str(png), "nc": str(nc), "critical_gain_factor": gc,
-               "store": str(store) if sim_ns else None,
+               "store": str(store),
                "phases": {str(p): int((ds.phase == p).sum()) for p in np.unique(ds.phase)}}
     if args.json:
         print_json(summary)
@@ -181,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
         failed = summary["phases"].get("failed", 0)
         print(f"wrote {png} and {nc}; critical gain factor {gc:.4g}; "
               f"{ds.phase.size} theory points ({failed} failed)"
-              + (f"; simulation store {store}" if sim_ns else ""))
+              + f"; store {store}")
     return 0
 
 
