@@ -51,7 +51,7 @@ MAX_PARAMETER = 1e100
 
 def _check_real(name: str, value, *, low: float | None = 0.0, low_open: bool = False,
                 allow_inf: bool = False) -> float:
-    """A real parameter in [low, MAX_PARAMETER] (or (low, ...]) as a float (:mod:`dmft._validate`)."""
+    """A real parameter in [low, MAX_PARAMETER] as a float (see :mod:`dmft._validate`)."""
     v = _v.real(name, value, low=low, low_open=low_open, allow_inf=allow_inf,
                 high=None if allow_inf else MAX_PARAMETER)
     if allow_inf and math.isfinite(v) and abs(v) > MAX_PARAMETER:
