@@ -24,20 +24,29 @@ KERNEL_GROUPS = ("integrate", "integrate (parallel batch)", "lyapunov spectrum",
                  "spectrum theory")
 
 
-def _dispatchers() -> list:
+#: the kernels each part of the package calls (what :func:`cache_is_warm` looks at)
+USES = {"simulate": ("_integrate_span", "_lyap_chunk", "_orthonormal_frame"),
+        "sampled": ("heun_linear", "tangent_heun"),
+        "spectrum": ("_accumulate",)}
+
+
+def _dispatchers(uses: tuple[str, ...] = tuple(USES)) -> list:
+    from dmft import _site
     from dmft._sampled import site
     from simulate import _integrate, _lyapunov
 
-    return [_integrate._integrate_span, _integrate._integrate_many, _lyapunov._lyap_chunk,
-            _lyapunov._two_traj_chunk, _lyapunov._orthonormal_frame, site.heun_linear,
-            site.tangent_heun]
+    where = {"_integrate_span": _integrate, "_lyap_chunk": _lyapunov,
+             "_orthonormal_frame": _lyapunov, "heun_linear": site, "tangent_heun": site,
+             "_accumulate": _site}
+    return [getattr(where[name], name) for use in uses for name in USES[use]]
 
 
-def cache_is_warm() -> bool | None:
-    """True when the main kernels have compiled code in the on-disk cache for this source;
-    False when some have none (the next call compiles); None when it cannot be told."""
+def cache_is_warm(uses: tuple[str, ...] = tuple(USES)) -> bool | None:
+    """True when the kernels of ``uses`` (keys of :data:`USES`) have compiled code in the
+    on-disk cache for this source; False when some have none (the next call compiles); None
+    when it cannot be told."""
     try:
-        return all(bool(d._cache._cache_file._load_index()) for d in _dispatchers())
+        return all(bool(d._cache._cache_file._load_index()) for d in _dispatchers(uses))
     except Exception:  # noqa: BLE001 - numba internals: no answer rather than an error
         return None
 

@@ -5,22 +5,39 @@ subcommand's handler is set with ``parser.set_defaults(func=...)`` and returns a
 Modules import their heavy dependencies (torch, numba) inside the handler, so that
 ``gnode --help`` stays fast.
 
-Bad input (``ValueError``/``TypeError`` raised while handling) prints one line
-``gnode <command>: error: <message>`` on stderr and exits with status 2, without a traceback.
+Every error is one line ``gnode <command>: error: <message>`` on stderr, without a traceback:
+
+- exit status 2, usage: bad input (argparse's own errors, and ``ValueError``/``TypeError``
+  raised while handling, e.g. by the validation layer ``dmft._validate``; an allocation above
+  the memory limit is one of these);
+- exit status 1, a failed computation: :class:`dmft.ConvergenceError` (the solver's message and
+  diagnostics, and what to change), ``MemoryError``, ``OSError`` (a file that could not be
+  written, a scheduler that cannot be reached), or any other exception (named by its type;
+  ``GNODE_TRACEBACK=1`` prints the traceback for a bug report);
+- exit status 130: interrupted (Ctrl-C); output files are written atomically, so none is left
+  half-written.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
 __all__ = ["main", "build_parser"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser with usage errors as one line (and a pointer to ``--help``)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="gnode",
         description="Mean-field theory, simulation and models of gated neural ODEs.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -40,9 +57,36 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError) as exc:
-        print(f"gnode {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except BaseException as exc:  # noqa: BLE001 - every error ends as one line (docstring)
+        if isinstance(exc, SystemExit) or os.environ.get("GNODE_TRACEBACK"):
+            raise
+        status, message = _explain(exc)
+        print(f"gnode {args.command}: error: {message}", file=sys.stderr, flush=True)
+        return status
+
+
+_CONVERGENCE_HINT = ("the parameters may lie outside the method's scope (e.g. at or very near "
+                     "a phase boundary, or an explosive flow): change the gain or the other "
+                     "ensemble parameters, or use the simulation (gnode lyapunov)")
+
+
+def _explain(exc: BaseException) -> tuple[int, str]:
+    """(exit status, one-line message) for an exception escaping a subcommand."""
+    from dmft.errors import ConvergenceError
+
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, KeyboardInterrupt):
+        return 130, "interrupted"
+    if isinstance(exc, ValueError | TypeError):
+        return 2, text
+    if isinstance(exc, ConvergenceError):
+        return 1, f"{text}; {_CONVERGENCE_HINT}"
+    if isinstance(exc, MemoryError):
+        return 1, f"out of memory ({text}); use a smaller problem (--n, grids, times)"
+    if isinstance(exc, OSError):
+        return 1, text
+    return 1, (f"internal error, {type(exc).__name__}: {text} (please report it; "
+               "GNODE_TRACEBACK=1 shows the traceback)")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,11 +1,22 @@
-"""Helpers shared by the subcommands: parsing flow descriptions, JSON output."""
+"""Helpers shared by the subcommands: parsing flow descriptions, JSON output, output files.
+
+Output files are checked before any work starts (:func:`output_file`, :func:`output_dir`) and
+written atomically (:func:`atomic_write`: a temporary file in the same directory, renamed over
+the target only once complete), so that Ctrl-C or a failure never leaves a half-written
+``.png``/``.nc``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import os
 import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 
@@ -88,3 +99,80 @@ def to_jsonable(obj):
 def print_json(obj) -> None:
     json.dump(to_jsonable(obj), sys.stdout, indent=2)
     sys.stdout.write("\n")
+
+
+def output_file(text: str | None, option: str) -> Path | None:
+    """``text`` as the path of a file to write, checked before any work (None stays None).
+
+    Raises ValueError (usage, exit 2) when the path is a directory, its directory is missing,
+    or that directory is not writable.
+    """
+    if text is None:
+        return None
+    path = Path(text)
+    if path.is_dir():
+        raise ValueError(f"{option} must name a file, {text!r} is a directory")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ValueError(f"{option}: the directory {str(parent)!r} of {text!r} does not exist "
+                         "(create it first)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{option}: the directory {str(parent)!r} is not writable")
+    return path
+
+
+def output_dir(text: str, option: str) -> Path:
+    """``text`` as an output directory, created if missing; checked before any work.
+
+    Raises ValueError (usage, exit 2) when it is an existing file, cannot be created, or is
+    not writable.
+    """
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{option} must be a directory, {text!r} is a file")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"{option}: cannot create the directory {text!r} "
+                         f"({exc.strerror or exc})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"{option}: the directory {text!r} is not writable")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` (``os.replace``,
+    atomic on POSIX), on any exception (Ctrl-C included) it is removed and ``path`` untouched.
+
+    The temporary name keeps the suffix, so that writers choosing a format by it still work.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp",
+                               dir=path.parent if str(path.parent) else ".")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def save_figure(fig, path: str | Path, **kwargs) -> None:
+    """``fig.savefig`` through :func:`atomic_write` (the format from ``path``'s suffix)."""
+    fmt = Path(path).suffix.lstrip(".") or None
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, format=fmt, **kwargs)
+
+
+def compile_notice(command: str, uses: tuple[str, ...],
+                   kernels: Callable[[tuple[str, ...]], bool | None] | None = None) -> None:
+    """One line on stderr when the numba kernels ``uses`` (keys of ``simulate._warmup.USES``)
+    are not cached yet (this run compiles them)."""
+    if kernels is None:
+        from simulate._warmup import cache_is_warm as kernels
+    if kernels(uses) is False:
+        print(f"gnode {command}: compiling kernels (first use only; `gnode warmup` does it "
+              "ahead of time)", file=sys.stderr, flush=True)

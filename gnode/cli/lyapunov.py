@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import add_flow_arguments, ensemble_from_args, print_json
+from ._common import (
+    add_flow_arguments,
+    compile_notice,
+    ensemble_from_args,
+    output_file,
+    print_json,
+    save_figure,
+)
 
 
 def register(subparsers) -> None:
@@ -32,8 +39,10 @@ def register(subparsers) -> None:
 def _run(args: argparse.Namespace) -> int:
     import simulate
 
+    plot = output_file(args.plot, "--plot")   # checked before the work
     ens = ensemble_from_args(args)
     net = simulate.sample(ens, args.n, seed=args.seed)
+    compile_notice("lyapunov", ("simulate",))
     res = simulate.lyapunov_spectrum(net, args.k, t_max=args.t, dt=args.dt, method=args.method,
                                      t_ons=args.t_ons, t_transient=args.transient,
                                      seed=args.seed, progress=not args.no_progress)
@@ -60,7 +69,7 @@ def _run(args: argparse.Namespace) -> int:
         ax.set_ylabel(r"$\lambda_i$")
         ax.set_title(ens.describe(), fontsize=7)
         fig.tight_layout()
-        fig.savefig(args.plot, dpi=150)
+        save_figure(fig, plot, dpi=150)
         summary["plot"] = args.plot
     if args.json:
         summary["exponents"] = res.exponents

@@ -10,9 +10,22 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 
-from ._common import _floats, add_flow_arguments, ensemble_from_args, print_json
+from ._common import (
+    _floats,
+    add_flow_arguments,
+    atomic_write,
+    compile_notice,
+    ensemble_from_args,
+    output_dir,
+    print_json,
+    save_figure,
+)
+
+#: most points on one grid axis (a larger count is a typo, not a phase diagram)
+MAX_AXIS_POINTS = 10_000
+#: seconds to wait for a dask scheduler before giving up
+SCHEDULER_TIMEOUT_S = 10
 
 
 def register(subparsers) -> None:
@@ -48,14 +61,40 @@ def _grid(text: str, name: str):
         parts = text.split(":")
         if len(parts) != 3:
             raise ValueError(f"{name} must be start:stop:count or a comma list, got {text!r}")
-        a, b, n = float(parts[0]), float(parts[1]), int(parts[2])
-        if n < 1 or not (math.isfinite(a) and math.isfinite(b)):
-            raise ValueError(f"{name}: count must be >= 1 and the ends finite, got {text!r}")
+        try:
+            a, b, n = float(parts[0]), float(parts[1]), int(parts[2])
+        except ValueError:
+            raise ValueError(f"{name} must be start:stop:count (two numbers and an int), "
+                             f"got {text!r}") from None
+        if not (1 <= n <= MAX_AXIS_POINTS) or not (math.isfinite(a) and math.isfinite(b)):
+            raise ValueError(f"{name}: count must be an int in [1, {MAX_AXIS_POINTS}] and the "
+                             f"ends finite, got {text!r}")
         return np.linspace(a, b, n)
     vals = _floats(text, name)
-    if not vals:
-        raise ValueError(f"{name} must not be empty")
+    if not vals or len(vals) > MAX_AXIS_POINTS:
+        raise ValueError(f"{name} must hold 1 to {MAX_AXIS_POINTS} values, got {len(vals)}")
+    if not all(math.isfinite(v) for v in vals):
+        raise ValueError(f"{name} must hold finite numbers, got {text!r}")
     return np.asarray(vals)
+
+
+def _client(address: str | None):
+    """A dask client for ``--scheduler``, connected before any work (within the timeout)."""
+    if not address:
+        return None
+    from distributed import Client
+    try:
+        return Client(address, timeout=SCHEDULER_TIMEOUT_S)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise OSError(f"--scheduler: cannot reach {address!r} within {SCHEDULER_TIMEOUT_S} s "
+                      f"({type(exc).__name__}: {exc})") from None
+
+
+def _check_counts(args) -> None:
+    for opt, value, low in (("--workers", args.workers, 1), ("--n-paths", args.n_paths, 1),
+                            ("--sim-n", args.sim_n, 0), ("--sim-points", args.sim_points, 1)):
+        if value < low:
+            raise ValueError(f"{opt} must be an int >= {low}, got {value}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,8 +108,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("phase-diagram needs a gated ensemble (--gate-gain)")
     gains = _grid(args.gain_grid, "--gain-grid")
     biases = _grid(args.gate_biases, "--gate-biases")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    _check_counts(args)
+    out = output_dir(args.out, "--out")            # checked before the work
+    client = _client(args.scheduler) if args.sim_n > 0 else None
+    compile_notice("phase-diagram", ("sampled", "simulate") if args.sim_n > 0 else ("sampled",))
     sk = dict(n_paths=args.n_paths, lag_window=20.0, burn_in=10.0, measure=40.0, dt=0.1,
               lyapunov_iter=10)
     ds = phase_diagram(ens, x=("gain", gains), y=("gate.bias_mean", biases),
@@ -83,10 +124,6 @@ def run(args: argparse.Namespace) -> int:
     ds.attrs["critical_gain_factor"] = gc
     if args.sim_n > 0:
         from simulate import SimulationTask, sweep
-        client = None
-        if args.scheduler:
-            from distributed import Client
-            client = Client(args.scheduler)
         k = max(1, args.sim_points)
         sg = gains[np.unique(np.linspace(0, len(gains) - 1, k).round().astype(int))]
         sb = biases[np.unique(np.linspace(0, len(biases) - 1, k).round().astype(int))]
@@ -117,12 +154,14 @@ def _to_netcdf(ds, path) -> None:
             ds[v] = ds[v].astype(str)
     ds.attrs = {k: (str(v) if not isinstance(v, int | float) else v) for k, v in ds.attrs.items()}
     try:
-        ds.to_netcdf(path)
+        with atomic_write(path) as tmp:
+            ds.to_netcdf(tmp)
     except (ValueError, ImportError):   # no netCDF4/h5netcdf: classic netCDF3 via scipy
         for v in ds.data_vars:
             if ds[v].dtype.kind == "U":
                 ds[v] = ds[v].astype("S")
-        ds.to_netcdf(path, engine="scipy")
+        with atomic_write(path) as tmp:
+            ds.to_netcdf(tmp, engine="scipy")
 
 
 def _plot(ds, path, gc) -> None:
@@ -192,4 +231,4 @@ def _plot(ds, path, gc) -> None:
         ax2.set_title("theory (bands: Monte Carlo error) vs finite-N simulation", fontsize=9)
         ax2.legend(fontsize=6.5, ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)

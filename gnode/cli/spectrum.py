@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_flow_arguments, ensemble_from_args, print_json
+from ._common import (
+    add_flow_arguments,
+    compile_notice,
+    ensemble_from_args,
+    output_file,
+    print_json,
+    save_figure,
+)
 
 _KEYS = ("lyapunov_max", "dimension_fraction", "entropy_rate", "unstable_fraction")
 _LABELS = {"lyapunov_max": "lambda_max", "dimension_fraction": "D_KY/N",
@@ -67,13 +74,15 @@ def _plot(path, r, sim, args):
                  fontsize=7)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=150)
+    save_figure(fig, path, dpi=150)
 
 
 def _run(args: argparse.Namespace) -> int:
     from dmft import spectrum
 
+    output_file(args.plot, "--plot")   # checked before the work
     ens = ensemble_from_args(args)
+    compile_notice("spectrum", ("spectrum", "simulate") if args.simulate else ("spectrum",))
     r = spectrum(ens, dt=args.dt, n_paths=args.paths, n_replicas=args.replicas,
                  seed=args.seed, progress=not args.json)
     out = r.as_dict()

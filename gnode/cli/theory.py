@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_flow_arguments, ensemble_from_args, print_json
+from ._common import add_flow_arguments, ensemble_from_args, output_file, print_json, save_figure
 
 
 def register(subparsers) -> None:
@@ -20,6 +20,7 @@ def register(subparsers) -> None:
 def _run(args: argparse.Namespace) -> int:
     from dmft import stationary
 
+    plot = output_file(args.plot, "--plot")   # checked before the work
     ens = ensemble_from_args(args)
     r = stationary(ens)
     if args.plot:
@@ -35,7 +36,7 @@ def _run(args: argparse.Namespace) -> int:
         ax.set_ylabel(r"$\Delta(s)$")
         ax.set_title(f"{ens.describe()}\n{r.phase}, lambda_max = {r.lyapunov_max:.4g}", fontsize=8)
         fig.tight_layout()
-        fig.savefig(args.plot, dpi=120)
+        save_figure(fig, plot, dpi=120)
     if args.json:
         print_json(r.as_dict())
     else:
