@@ -463,6 +463,23 @@ class SimulationTask:
     dt: float = 0.1
     extra: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        """Validated at construction (a bad task fails here, not in a worker later)."""
+        from dmft import _validate as _v
+        from dmft.ensemble import Ensemble
+
+        if not isinstance(self.ensemble, Ensemble):
+            raise _v.ParameterTypeError(f"ensemble must be a dmft.Ensemble, got "
+                                        f"{type(self.ensemble).__name__}")
+        checked = {"n": _v.integer("n", self.n, low=1),
+                   "t_max": _v.real("t_max", self.t_max, low=0.0, low_open=True),
+                   "t_transient": _v.real("t_transient", self.t_transient, low=0.0),
+                   "dt": _v.real("dt", self.dt, low=0.0, low_open=True)}
+        if not isinstance(self.extra, dict):
+            raise _v.ParameterTypeError(f"extra must be a dict, got {type(self.extra).__name__}")
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
     def __call__(self, params: dict, seed: int) -> dict:
         from dmft.ensemble import set_parameter
         from dmft.results import Phase
