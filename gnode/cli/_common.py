@@ -77,6 +77,9 @@ def ensemble_from_args(args: argparse.Namespace):
     gate = None
     if args.gate_gain is not None:
         gate = Gate(args.gate_gain, args.gate_bias_mean, args.gate_bias_std)
+    elif (args.gate_bias_mean, args.gate_bias_std) != (0.0, 0.0):   # never silently ignored
+        raise ValueError("--gate-bias-mean and --gate-bias-std describe a gate: give "
+                         "--gate-gain too")
     return Ensemble(flow=flow, gate=gate, leak=not args.non_leaky, tau=args.tau,
                     noise_std=args.noise_std)
 
@@ -167,12 +170,42 @@ def save_figure(fig, path: str | Path, **kwargs) -> None:
         fig.savefig(tmp, format=fmt, **kwargs)
 
 
-def compile_notice(command: str, uses: tuple[str, ...],
+_NOTICE = {"installed": False}
+
+
+def compile_notice(command: str, uses: tuple[str, ...] | None = None,
                    kernels: Callable[[tuple[str, ...]], bool | None] | None = None) -> None:
-    """One line on stderr when the numba kernels ``uses`` (keys of ``simulate._warmup.USES``)
-    are not cached yet (this run compiles them)."""
-    if kernels is None:
-        from simulate._warmup import cache_is_warm as kernels
-    if kernels(uses) is False:
-        print(f"gnode {command}: compiling kernels (first use only; `gnode warmup` does it "
-              "ahead of time)", file=sys.stderr, flush=True)
+    """One line on stderr when this run compiles numba kernels (the first run of a fresh clone).
+
+    A listener on numba's ``numba:compile`` event (fired only when a kernel is not in the
+    on-disk cache, after the cache lookup) prints the line when the first compilation starts,
+    so that it comes after the arguments were validated and never on a cached run.  ``uses``
+    (keys of ``simulate._warmup.USES``) also prints it now when those kernels are not cached,
+    for commands whose kernels compile in worker processes (``kernels`` replaces
+    ``simulate._warmup.cache_is_warm``, for tests).
+    """
+    message = (f"gnode {command}: compiling kernels (first use only; `gnode warmup` does it "
+               "ahead of time)")
+    if uses is not None:
+        if kernels is None:
+            from simulate._warmup import cache_is_warm as kernels
+        if kernels(uses) is False:
+            print(message, file=sys.stderr, flush=True)
+            _NOTICE["installed"] = True     # said once: the listener would repeat it
+        return
+    if _NOTICE["installed"]:
+        return
+    from numba.core import event
+
+    class _FirstCompile(event.Listener):
+        def on_start(self, ev) -> None:
+            if not _NOTICE.get("shown"):
+                _NOTICE["shown"] = True
+                print(message, file=sys.stderr, flush=True)
+
+        def on_end(self, ev) -> None:
+            pass
+
+    _NOTICE["listener"] = _FirstCompile()
+    event.register("numba:compile", _NOTICE["listener"])
+    _NOTICE["installed"] = True

@@ -42,7 +42,7 @@ def _run(args: argparse.Namespace) -> int:
     plot = output_file(args.plot, "--plot")   # checked before the work
     ens = ensemble_from_args(args)
     net = simulate.sample(ens, args.n, seed=args.seed)
-    compile_notice("lyapunov", ("simulate",))
+    compile_notice("lyapunov")
     res = simulate.lyapunov_spectrum(net, args.k, t_max=args.t, dt=args.dt, method=args.method,
                                      t_ons=args.t_ons, t_transient=args.transient,
                                      seed=args.seed, progress=not args.no_progress)

@@ -111,7 +111,9 @@ def run(args: argparse.Namespace) -> int:
     _check_counts(args)
     out = output_dir(args.out, "--out")            # checked before the work
     client = _client(args.scheduler) if args.sim_n > 0 else None
-    compile_notice("phase-diagram", ("sampled", "simulate") if args.sim_n > 0 else ("sampled",))
+    # kernels compile in the workers when there are several: ask the cache instead
+    uses = ("sampled", "simulate") if args.sim_n > 0 else ("sampled",)
+    compile_notice("phase-diagram", uses if args.workers > 1 else None)
     sk = dict(n_paths=args.n_paths, lag_window=20.0, burn_in=10.0, measure=40.0, dt=0.1,
               lyapunov_iter=10)
     ds = phase_diagram(ens, x=("gain", gains), y=("gate.bias_mean", biases),

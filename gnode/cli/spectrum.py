@@ -82,7 +82,7 @@ def _run(args: argparse.Namespace) -> int:
 
     output_file(args.plot, "--plot")   # checked before the work
     ens = ensemble_from_args(args)
-    compile_notice("spectrum", ("spectrum", "simulate") if args.simulate else ("spectrum",))
+    compile_notice("spectrum")
     r = spectrum(ens, dt=args.dt, n_paths=args.paths, n_replicas=args.replicas,
                  seed=args.seed, progress=not args.json)
     out = r.as_dict()
