@@ -44,6 +44,7 @@ input still raises ValueError/TypeError, and a solver that fails to converge sti
 ``dmft.ConvergenceError``.
 """
 
+from ._checks import StepSizeWarning as StepSizeWarning
 from ._integrate import Trajectory as Trajectory
 from ._integrate import integrate as integrate
 from ._integrate import integrate_batch as integrate_batch

@@ -24,20 +24,19 @@ KERNEL_GROUPS = ("integrate", "integrate (parallel batch)", "lyapunov spectrum",
                  "spectrum theory")
 
 
-#: the kernels each part of the package calls (what :func:`cache_is_warm` looks at)
+#: the kernels each part of the package calls (what :func:`cache_is_warm` looks at); the
+#: spectrum theory's kernels (dmft._site) are left out: its chaotic-state sweeps take tens of
+#: seconds even compiled, too long for a warmup, which runs it at a stable point only
 USES = {"simulate": ("_integrate_span", "_lyap_chunk", "_orthonormal_frame"),
-        "sampled": ("heun_linear", "tangent_heun"),
-        "spectrum": ("_accumulate",)}
+        "sampled": ("heun_linear", "tangent_heun")}
 
 
 def _dispatchers(uses: tuple[str, ...] = tuple(USES)) -> list:
-    from dmft import _site
     from dmft._sampled import site
     from simulate import _integrate, _lyapunov
 
     where = {"_integrate_span": _integrate, "_lyap_chunk": _lyapunov,
-             "_orthonormal_frame": _lyapunov, "heun_linear": site, "tangent_heun": site,
-             "_accumulate": _site}
+             "_orthonormal_frame": _lyapunov, "heun_linear": site, "tangent_heun": site}
     return [getattr(where[name], name) for use in uses for name in USES[use]]
 
 
@@ -66,11 +65,11 @@ def _groups() -> list[tuple[str, Callable[[], object]]]:
         ("integrate (parallel batch)",
          lambda: simulate.integrate_batch([one, one], np.zeros((2, 8)), 0.2, 0.1)),
         ("lyapunov spectrum", lambda: simulate.lyapunov_spectrum(
-            one, 2, t_max=0.4, dt=0.1, t_transient=0.2, n_history=2)),
+            one, 2, t_max=0.4, dt=0.1, t_ons=0.1, t_transient=0.2, n_history=2)),
         ("two trajectories", lambda: simulate.lyapunov_max_two(
-            one, t_max=0.4, dt=0.1, t_transient=0.2)),
+            one, t_max=0.4, dt=0.1, t_ons=0.1, t_transient=0.2)),
         ("lyapunov spectrum, two-layer flow", lambda: (
-            simulate.lyapunov_spectrum(two, 2, t_max=0.4, dt=0.1, t_transient=0.2,
+            simulate.lyapunov_spectrum(two, 2, t_max=0.4, dt=0.1, t_ons=0.1, t_transient=0.2,
                                        n_history=2),
             simulate.integrate(two, h0, 0.2, 0.1))),
         ("sampled DMFT", lambda: (
