@@ -356,14 +356,13 @@ def test_compile_notice_only_when_compiling(capsys, monkeypatch):
 
     from gnode.cli import _common
 
-    monkeypatch.setattr(_common, "_NOTICE", {"installed": False})
     _common.compile_notice("lyapunov", ("simulate",), kernels=lambda uses: False)
     assert "compiling kernels (first use only" in capsys.readouterr().err
     for state in (True, None):
         _common.compile_notice("lyapunov", ("simulate",), kernels=lambda uses, s=state: s)
         assert capsys.readouterr().err == ""
-    # the listener: nothing until numba compiles, then one line, once
-    monkeypatch.setattr(_common, "_NOTICE", {"installed": False})
+    # the listener: nothing until numba compiles, then one line, once; nothing once disarmed
+    monkeypatch.setattr(_common, "_NOTICE", {"message": None, "listener": None})
     _common.compile_notice("lyapunov")
     try:
         assert capsys.readouterr().err == ""
@@ -371,6 +370,10 @@ def test_compile_notice_only_when_compiling(capsys, monkeypatch):
         assert f(1) == 2 and f(2.5) == 3.5       # two compilations, one notice
         err = capsys.readouterr().err
         assert err.count("compiling kernels (first use only") == 1, err
+        _common.compile_notice("lyapunov")
+        _common.end_notice()
+        assert numba.njit(lambda x: x - 1)(1) == 0
+        assert capsys.readouterr().err == ""
     finally:
         event.unregister("numba:compile", _common._NOTICE["listener"])
 

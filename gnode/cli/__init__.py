@@ -63,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         status, message = _explain(exc)
         print(f"gnode {args.command}: error: {message}", file=sys.stderr, flush=True)
         return status
+    finally:
+        from ._common import end_notice
+        end_notice()
 
 
 _CONVERGENCE_HINT = ("the parameters may lie outside the method's scope (e.g. at or very near "

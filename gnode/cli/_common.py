@@ -170,18 +170,20 @@ def save_figure(fig, path: str | Path, **kwargs) -> None:
         fig.savefig(tmp, format=fmt, **kwargs)
 
 
-_NOTICE = {"installed": False}
+#: the armed notice (None: nothing to say) and numba's listener (registered once a process)
+_NOTICE: dict = {"message": None, "listener": None}
 
 
 def compile_notice(command: str, uses: tuple[str, ...] | None = None,
                    kernels: Callable[[tuple[str, ...]], bool | None] | None = None) -> None:
     """One line on stderr when this run compiles numba kernels (the first run of a fresh clone).
 
-    A listener on numba's ``numba:compile`` event (fired only when a kernel is not in the
-    on-disk cache, after the cache lookup) prints the line when the first compilation starts,
-    so that it comes after the arguments were validated and never on a cached run.  ``uses``
-    (keys of ``simulate._warmup.USES``) also prints it now when those kernels are not cached,
-    for commands whose kernels compile in worker processes (``kernels`` replaces
+    Arms a listener on numba's ``numba:compile`` event (fired only when a kernel is not in the
+    on-disk cache, after the cache lookup): it prints the line when the first compilation
+    starts, so that it comes after the arguments were validated and never on a cached run;
+    :func:`gnode.cli.main` disarms it when the command ends.  ``uses`` (keys of
+    ``simulate._warmup.USES``) instead prints it now when those kernels are not cached, for
+    commands whose kernels compile in worker processes (``kernels`` replaces
     ``simulate._warmup.cache_is_warm``, for tests).
     """
     message = (f"gnode {command}: compiling kernels (first use only; `gnode warmup` does it "
@@ -191,21 +193,24 @@ def compile_notice(command: str, uses: tuple[str, ...] | None = None,
             from simulate._warmup import cache_is_warm as kernels
         if kernels(uses) is False:
             print(message, file=sys.stderr, flush=True)
-            _NOTICE["installed"] = True     # said once: the listener would repeat it
         return
-    if _NOTICE["installed"]:
-        return
-    from numba.core import event
+    _NOTICE["message"] = message
+    if _NOTICE["listener"] is None:
+        from numba.core import event
 
-    class _FirstCompile(event.Listener):
-        def on_start(self, ev) -> None:
-            if not _NOTICE.get("shown"):
-                _NOTICE["shown"] = True
-                print(message, file=sys.stderr, flush=True)
+        class _FirstCompile(event.Listener):
+            def on_start(self, ev) -> None:
+                text, _NOTICE["message"] = _NOTICE["message"], None   # once
+                if text:
+                    print(text, file=sys.stderr, flush=True)
 
-        def on_end(self, ev) -> None:
-            pass
+            def on_end(self, ev) -> None:
+                pass
 
-    _NOTICE["listener"] = _FirstCompile()
-    event.register("numba:compile", _NOTICE["listener"])
-    _NOTICE["installed"] = True
+        _NOTICE["listener"] = _FirstCompile()
+        event.register("numba:compile", _NOTICE["listener"])
+
+
+def end_notice() -> None:
+    """Disarm :func:`compile_notice` (the command is over: later compilations are not its)."""
+    _NOTICE["message"] = None
