@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _validate as _v
+
 __all__ = ["SpectrumSummary", "summarize_cdf", "summarize_exponents", "empirical_cdf"]
 
 
@@ -105,12 +107,16 @@ def _summarize_quantiles(alpha: np.ndarray, lam: np.ndarray) -> SpectrumSummary:
 
 
 def _check_1d(name: str, x) -> np.ndarray:
-    arr = np.asarray(x, dtype=float)
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite")
-    return arr
+    return _v.real_array(name, x, ndim=1, nonempty=True)
+
+
+def _count_n(n, k: int) -> int:
+    if n is None:
+        return k
+    n = _v.integer("n", n, low=1)
+    if n < k:
+        raise ValueError(f"n must be an int >= len(exponents) = {k}, got {n!r}")
+    return n
 
 
 def summarize_cdf(s, F, *, edge: float) -> SpectrumSummary:
@@ -144,7 +150,8 @@ def summarize_cdf(s, F, *, edge: float) -> SpectrumSummary:
         raise ValueError(f"s and F must have the same shape, got {s.shape} and {F.shape}")
     if np.any(np.diff(s) <= 0):
         raise ValueError("s must be strictly increasing")
-    if isinstance(edge, bool) or not math.isfinite(float(edge)) or not float(edge) > s[-1]:
+    edge = _v.real("edge", edge)
+    if not edge > s[-1]:
         raise ValueError(f"edge must be a finite number > s[-1] = {s[-1]}, got {edge!r}")
     if np.any(F < -1e-12) or np.any(F > 1 + 1e-12):
         raise ValueError("F must lie in [0, 1]")
@@ -173,9 +180,7 @@ def summarize_exponents(exponents, n: int | None = None) -> SpectrumSummary:
     """
     lam = np.sort(_check_1d("exponents", exponents))[::-1]
     k = lam.size
-    n = k if n is None else n
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < k:
-        raise ValueError(f"n must be an int >= len(exponents) = {k}, got {n!r}")
+    n = _count_n(n, k)
     edges = np.arange(k + 1) / float(n)
     alpha = np.repeat(edges, 2)[1:-1]          # 0, 1/N, 1/N, 2/N, 2/N, ...
     return _summarize_quantiles(alpha, np.repeat(lam, 2))
@@ -189,10 +194,8 @@ def empirical_cdf(exponents, n: int | None, s) -> np.ndarray:
     """
     lam = np.sort(_check_1d("exponents", exponents))
     k = lam.size
-    n = k if n is None else n
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < k:
-        raise ValueError(f"n must be an int >= len(exponents) = {k}, got {n!r}")
-    s = np.asarray(s, dtype=float)
+    n = _count_n(n, k)
+    s = _v.real_array("s", s)
     above = k - np.searchsorted(lam, s, side="right")
     out = 1.0 - above / float(n)
     return np.where(s >= lam[0] if k < n else np.ones(s.shape, bool), out, np.nan)

@@ -33,13 +33,14 @@ import os
 import re
 import tempfile
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from . import _validate as _v
+from ._pool import process_pool
 from ._stationary import stationary
 from .ensemble import PARAMETERS, Ensemble, set_parameter
 from .errors import ConvergenceError
@@ -52,6 +53,8 @@ QUANTITIES = ("lyapunov_max", "lyapunov_err", "delta0", "rho", "phase", "gate_me
 METHODS = ("static", "stationary", "sampled")   # the routes of :func:`point`, coded by index
 _NUMERIC = tuple(q for q in QUANTITIES if q not in ("phase", "method"))
 # PHASE_CODES (phase value -> integer code) is derived from dmft.Phase in dmft.results
+#: bytes one grid point holds (its ensemble, task and result), for the memory estimate
+_POINT_BYTES = 8192
 
 #: CF ``units`` and ``long_name`` of every variable a phase diagram writes (theory and, with the
 #: ``sim_`` prefix, simulation).  Time is measured in the unit of the ensemble's tau.
@@ -230,7 +233,7 @@ def _stored_points(task: PointTask, seed: int, *, store, client, n_workers: int,
 def _axis(axis, name):
     if not (isinstance(axis, tuple | list) and len(axis) == 2 and isinstance(axis[0], str)):
         raise TypeError(f"{name} must be a pair (parameter path, values), got {axis!r}")
-    vals = np.asarray(axis[1], dtype=float)
+    vals = _v.real_array(f"{name}: the grid of {axis[0]!r}", axis[1], ndim=1)
     if vals.ndim != 1 or vals.size == 0:
         raise ValueError(f"{name}: the grid of {axis[0]!r} must be a non-empty 1-D sequence")
     if not np.all(np.isfinite(vals)):
@@ -312,6 +315,17 @@ def phase_diagram(ens: Ensemble, x: tuple[str, Sequence[float]] = ("gain", np.li
         if yname == xname:
             raise ValueError(f"x and y must name different parameters, both are {xname!r}")
         axes.insert(0, (yname, yv))
+    seed = _v.seed("seed", seed)
+    n_workers = _v.integer("n_workers", n_workers, low=1, high=4096)
+    progress = _v.flag("progress", progress)
+    if sampled_kwargs is not None and not isinstance(sampled_kwargs, dict):
+        raise _v.ParameterTypeError(f"sampled_kwargs must be a dict or None, got "
+                                    f"{type(sampled_kwargs).__name__}")
+    _v.check_memory(_POINT_BYTES * math.prod(len(v) for _, v in axes),
+                    "the phase diagram's grid (one ensemble and one result per point)")
+    if isinstance(quantities, str):
+        raise _v.ParameterTypeError(f"quantities must be a sequence of names from "
+                                    f"{QUANTITIES}, got the string {quantities!r}")
     quantities = tuple(quantities)
     bad = [q for q in quantities if q not in QUANTITIES]
     if bad or not quantities:
@@ -328,14 +342,15 @@ def phase_diagram(ens: Ensemble, x: tuple[str, Sequence[float]] = ("gain", np.li
              np.random.SeedSequence(int(seed)).spawn(len(ensembles))]
     tasks = [(e, sampled_kwargs, s) for e, s in zip(ensembles, seeds, strict=True)]
     if store is not None and not isinstance(store, str | os.PathLike):
-        raise TypeError(f"store must be a path (str or os.PathLike), got {type(store).__name__}")
+        raise _v.ParameterTypeError(f"store must be a path (str or os.PathLike), got "
+                                    f"{type(store).__name__}")
     if client is not None or store is not None:
         task = PointTask(tuple(ensembles), sampled_kwargs, tuple(seeds))
         with tempfile.TemporaryDirectory() if store is None else nullcontext(store) as where:
             results = _stored_points(task, seed, store=where, client=client,
                                      n_workers=n_workers, progress=progress)
     elif n_workers > 1:
-        with ProcessPoolExecutor(n_workers) as ex:
+        with process_pool(n_workers) as ex:   # spawned: survives earlier parallel numba
             it = ex.map(_point_task, tasks, chunksize=max(1, len(tasks) // (8 * n_workers)))
             results = list(_progress(it, len(tasks), progress))
     else:

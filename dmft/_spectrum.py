@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from . import _validate as _v
 from ._functionals import SpectrumSummary, summarize_cdf
 from ._gain_paths import (
     calibration_weights,
@@ -121,28 +122,22 @@ class SpectrumResult:
 
 # ----------------------------------------------------------------------------- validation
 def _number(name, v, low=None, low_open=False, high=None):
-    if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
-        raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
-    v = float(v)
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {v!r}")
-    if low is not None and (v <= low if low_open else v < low):
-        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {v!r}")
-    if high is not None and v > high:
-        raise ValueError(f"{name} must be <= {high}, got {v!r}")
-    return v
+    return _v.real(name, v, low=low, low_open=low_open, high=high)
 
 
 def _count(name, v, low):
-    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
-    return int(v)
+    return _v.integer(name, v, low=low, high=_MAX_COUNT)
+
+
+#: the largest path / replica / threshold count accepted (each path is a ring of window/spacing
+#: sites; memory is checked separately)
+_MAX_COUNT = 10_000_000
 
 
 def _scope(ens: Ensemble) -> float:
     """Validate; return the constant gate value gamma (1 without a gate)."""
     if not isinstance(ens, Ensemble):
-        raise TypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
+        raise _v.ParameterTypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
     if not ens.leak:
         raise ValueError(
             "dmft.spectrum needs a leaky ensemble: a non-leaky flow has no stationary state, "
@@ -442,7 +437,11 @@ def spectrum(ens: Ensemble, *, dt: float | None = None, s=None, window: float = 
     ('fixed point', [0.1955, 0.8045])
     """
     gamma = _scope(ens)
-    regulators = tuple(_number("regulators[i]", e, 0.0, True) for e in regulators)
+    if isinstance(regulators, str) or not hasattr(regulators, "__iter__"):
+        raise _v.ParameterTypeError(f"regulators must be a sequence of at least three strictly "
+                                    f"decreasing numbers > 0, got {_v._shown(regulators)}")
+    regulators = tuple(_number(f"regulators[{i}]", e, 0.0, True)
+                       for i, e in enumerate(regulators))
     if len(regulators) < 3 or any(b >= a for a, b in zip(regulators, regulators[1:], strict=False)):
         raise ValueError("regulators must hold at least three strictly decreasing values > 0")
     window = _number("window", window, 0.0, True)
@@ -450,8 +449,15 @@ def spectrum(ens: Ensemble, *, dt: float | None = None, s=None, window: float = 
     n_replicas = _count("n_replicas", n_replicas, 1)
     n_above = _count("n_above", n_above, 2)
     ds_below = _number("ds_below", ds_below, 0.0, True)
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    spacing = _number("spacing", spacing, 0.0, True)
+    seed = _v.seed("seed", seed)
+    for name, value in (("calibrate", calibrate), ("grid_error", grid_error),
+                        ("progress", progress)):
+        _v.flag(name, value)
+    # ring sites per path: window / spacing (continuous time); each replica holds its paths
+    sites = window / (spacing if dt is None else _number("dt", dt, 0.0, True) / ens.tau)
+    _v.check_memory(8.0 * 8 * n_paths * max(sites, 1.0) + 8.0 * 4 * max(sites, 1.0) ** 2,
+                    f"dmft.spectrum with {n_paths} paths on rings of {sites:.0f} sites")
     tau = ens.tau / gamma                       # the constant gate slows time: tau -> tau/G*
     gated = ens.gated and not ens.gate.is_constant
     base = (ens.replace(tau=1.0) if gated else

@@ -62,6 +62,7 @@ import numpy as np
 from numpy.polynomial import chebyshev as cheb
 from scipy import integrate, interpolate, linalg, optimize
 
+from . import _validate as _v
 from .ensemble import Ensemble
 from .errors import ConvergenceError
 from .kernels import flow_kernel, flow_variances, get_activation
@@ -158,7 +159,7 @@ def _scope(ens: Ensemble) -> tuple[float, float]:
     with tau' = tau / gamma and sigma' = sigma / sqrt(gamma) (docs/theory.md §6, exact check).
     """
     if not isinstance(ens, Ensemble):
-        raise TypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
+        raise _v.ParameterTypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
     if ens.gate is not None and not ens.gate.is_constant:
         raise ValueError(
             "dmft.stationary handles non-gated ensembles only (h is not Gaussian with a gate); "
@@ -822,12 +823,14 @@ def stationary(ens: Ensemble, *, n_kernel: int = 24, n_lags: int = 2000, rtol: f
     ('chaotic', 0.11)
     """
     tau, sigma = _scope(ens)
-    if isinstance(n_kernel, bool) or not isinstance(n_kernel, int) or n_kernel < 8:
-        raise ValueError(f"n_kernel must be an int >= 8, got {n_kernel!r}")
-    if isinstance(n_lags, bool) or not isinstance(n_lags, int) or n_lags < 200 or n_lags % 2:
+    n_kernel = _v.integer("n_kernel", n_kernel, low=8, high=4096)
+    n_lags = _v.integer("n_lags", n_lags, low=200, high=10_000_000)
+    if n_lags % 2:
         raise ValueError(f"n_lags must be an even int >= 200, got {n_lags!r}")
-    if not (0.0 < rtol < 1e-3):
-        raise ValueError(f"rtol must be in (0, 1e-3), got {rtol!r}")
+    rtol = _v.real("rtol", rtol, low=0.0, high=1e-3, low_open=True, high_open=True)
+    zero_mode_tol = _v.real("zero_mode_tol", zero_mode_tol, low=0.0, low_open=True)
+    # the lag grid and its tridiagonal problem: a few arrays of 2 n_lags + 1 entries
+    _v.check_memory(8.0 * 16 * (2 * n_lags + 1), f"stationary with n_lags = {n_lags}")
     layers = ens.flow
     fp = fixed_point(ens.replace(gate=None, noise_std=0.0))
     rho = fp.rho

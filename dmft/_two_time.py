@@ -53,9 +53,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import signal
 
+from . import _validate as _v
 from .ensemble import Ensemble
 from .errors import ConvergenceError
-from .kernels import flow_kernel
+from .kernels import _flow_kernel
 from .results import short_repr
 
 __all__ = ["TwoTimeResult", "TwoReplicaResult", "two_time", "lyapunov_two_replica"]
@@ -138,9 +139,10 @@ class TwoReplicaResult:
     __repr__ = short_repr
 
 
-def _check(ens, t_max, dt, q0):
+def _check(ens, t_max, dt, q0, *, replicas: bool = False):
+    """Validated grid size n of a two-time problem (the arguments are checked here)."""
     if not isinstance(ens, Ensemble):
-        raise TypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
+        raise _v.ParameterTypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
     if ens.gated:
         raise ValueError("dmft.two_time handles non-gated ensembles only; use the sampling-based "
                          "solver dmft.sampled for gated ensembles")
@@ -149,16 +151,18 @@ def _check(ens, t_max, dt, q0):
                          "ensemble without the gate and tau / gamma")
     if ens.input_dim > 0 and ens.input_gain > 0:
         raise ValueError("dmft.two_time: deterministic inputs are not supported; use noise_std")
-    for name, v in (("t_max", t_max), ("dt", dt)):
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
-            raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
-    if isinstance(q0, bool) or not isinstance(q0, int | float) or not math.isfinite(q0) or q0 < 0:
-        raise ValueError(f"q0 must be a finite number >= 0, got {q0!r}")
-    n = int(round(t_max / dt)) + 1
+    t_max = _v.real("t_max", t_max, low=0.0, low_open=True)
+    dt = _v.real("dt", dt, low=0.0, low_open=True)
+    _v.real("q0", q0, low=0.0)
+    steps = t_max / dt
+    if steps > 20000:
+        raise ValueError(f"t_max / dt = {steps:.6g} exceeds 20000 (cost grows as its square)")
+    n = int(round(steps)) + 1
     if n < 3:
         raise ValueError(f"t_max / dt must be >= 2 (got t_max={t_max}, dt={dt})")
-    if n > 20001:
-        raise ValueError(f"t_max / dt = {n - 1} exceeds 20000 (cost grows as its square)")
+    # C, K, S, the base and noise terms (and dK, D, S of the replicas): n x n float64 each
+    _v.check_memory(8.0 * n * n * (9 if replicas else 6),
+                    f"two_time on a {n} x {n} grid (t_max / dt = {n - 1})")
     return n
 
 
@@ -185,9 +189,17 @@ def _noise(ens: Ensemble, times: np.ndarray) -> np.ndarray | None:
 
 
 def _kernel_row(layers, cnn, diag, row, derivative):
-    fk = flow_kernel(layers, cnn, diag, row, derivative=derivative)
-    k, dk = fk.k, fk.dk
-    return k, dk
+    """K (and dK/dc) of one grid row; an overflowed C or kernel is the explosive outcome,
+    raised as ConvergenceError (never a NaN in the result)."""
+    if not (np.all(np.isfinite(row)) and np.all(np.isfinite(diag))):
+        raise ConvergenceError("two_time: C(t, s) overflowed (explosive flow); shorten t_max",
+                               time_index=len(row) - 1)
+    a, b, x = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (cnn, diag, row)))
+    fk = _flow_kernel(layers, a, b, x, derivative, "auto", None, None)
+    if not np.all(np.isfinite(fk.k)) or (derivative and not np.all(np.isfinite(fk.dk))):
+        raise ConvergenceError("two_time: the flow kernel overflowed along C(t, s) (explosive "
+                               "flow); shorten t_max", time_index=len(row) - 1)
+    return fk.k, fk.dk
 
 
 def _row(S, i, r0, src, a, lf):
@@ -313,8 +325,8 @@ def two_time(ens: Ensemble, t_max: float, dt: float, q0: float, *, scheme: str =
     'exponential'
     """
     n = _check(ens, t_max, dt, q0)
-    if scheme not in ("heun", "euler"):
-        raise ValueError(f"scheme must be 'heun' or 'euler', got {scheme!r}")
+    scheme = _v.choice("scheme", scheme, ("heun", "euler"))
+    derivative = _v.flag("derivative", derivative)
     times, C, K, dK, change = _solve(ens, n, float(dt), float(q0), scheme, derivative)
     law, coef = _growth(ens, times, C)
     msg = f"{scheme} grid recursion, {n} x {n} points"
@@ -344,11 +356,17 @@ def lyapunov_two_replica(ens: Ensemble, t_max: float, dt: float, q0: float, d0: 
     fit_window : (float, float) or None
         Times between which log d(t) is fitted; default: the last half of the window.
     """
-    n = _check(ens, t_max, dt, q0)
-    if not (isinstance(d0, int | float) and math.isfinite(d0) and d0 > 0):
-        raise ValueError(f"d0 must be a finite number > 0, got {d0!r}")
-    if scheme not in ("heun", "euler"):
-        raise ValueError(f"scheme must be 'heun' or 'euler', got {scheme!r}")
+    n = _check(ens, t_max, dt, q0, replicas=True)
+    d0 = _v.real("d0", d0, low=0.0, low_open=True)
+    scheme = _v.choice("scheme", scheme, ("heun", "euler"))
+    if fit_window is not None:
+        if not isinstance(fit_window, tuple | list) or len(fit_window) != 2:
+            raise _v.ParameterTypeError(f"fit_window must be a pair (t_lo, t_hi) or None, got "
+                                        f"{_v._shown(fit_window)}")
+        fit_window = (_v.real("fit_window[0]", fit_window[0]),
+                      _v.real("fit_window[1]", fit_window[1]))
+        if not fit_window[0] < fit_window[1]:
+            raise ValueError(f"fit_window must satisfy t_lo < t_hi, got {fit_window}")
     single = two_time(ens, t_max, dt, q0, scheme=scheme, derivative=True)
     a, b = _coefficients(ens, dt, scheme)
     times = single.times

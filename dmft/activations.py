@@ -165,6 +165,10 @@ def get_activation(name: str | Activation) -> Activation:
     """
     if isinstance(name, Activation):
         return name
+    if not isinstance(name, str):
+        from ._validate import ParameterTypeError
+        raise ParameterTypeError(f"activation must be a name (str) or a dmft.kernels.Activation, "
+                                 f"got {name!r} ({type(name).__name__})")
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):

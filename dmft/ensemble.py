@@ -38,24 +38,25 @@ from numbers import Real
 
 import numpy as np
 
+from . import _validate as _v
 from .activations import get_activation
 
 __all__ = ["Layer", "Gate", "Ensemble", "Weights", "set_parameter", "PARAMETERS"]
 
 
+#: the largest gain, bias spread, noise amplitude or time constant accepted: their squares times
+#: the moments of the theory (q up to 1e10 in the fixed-point scan) stay far from overflow
+MAX_PARAMETER = 1e100
+
+
 def _check_real(name: str, value, *, low: float | None = 0.0, low_open: bool = False,
                 allow_inf: bool = False) -> float:
-    """Validate a real scalar parameter and return it as float."""
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    v = float(value)
-    if math.isnan(v) or (math.isinf(v) and not allow_inf):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if low is not None:
-        if low_open and not v > low:
-            raise ValueError(f"{name} must be > {low}, got {value!r}")
-        if not low_open and not v >= low:
-            raise ValueError(f"{name} must be >= {low}, got {value!r}")
+    """A real parameter in [low, MAX_PARAMETER] as a float (see :mod:`dmft._validate`)."""
+    v = _v.real(name, value, low=low, low_open=low_open, allow_inf=allow_inf,
+                high=None if allow_inf else MAX_PARAMETER)
+    if allow_inf and math.isfinite(v) and abs(v) > MAX_PARAMETER:
+        raise ValueError(f"{name} must be +inf or a finite real number with |{name}| <= "
+                         f"{MAX_PARAMETER:g}, got {value!r}")
     return v
 
 
@@ -219,16 +220,10 @@ class Ensemble:
         object.__setattr__(self, "flow", flow)
         if self.gate is not None and not isinstance(self.gate, Gate):
             raise TypeError(f"gate must be a Gate or None, got {type(self.gate).__name__}")
-        if not isinstance(self.leak, bool | np.bool_):
-            raise TypeError(f"leak must be a bool, got {type(self.leak).__name__}")
-        object.__setattr__(self, "leak", bool(self.leak))
+        object.__setattr__(self, "leak", _v.flag("leak", self.leak))
         object.__setattr__(self, "tau", _check_real("tau", self.tau, low_open=True))
         object.__setattr__(self, "noise_std", _check_real("noise_std", self.noise_std))
-        if isinstance(self.input_dim, bool) or not isinstance(self.input_dim, int | np.integer):
-            raise TypeError(f"input_dim must be an int >= 0, got {type(self.input_dim).__name__}")
-        if self.input_dim < 0:
-            raise ValueError(f"input_dim must be >= 0, got {self.input_dim}")
-        object.__setattr__(self, "input_dim", int(self.input_dim))
+        object.__setattr__(self, "input_dim", _v.integer("input_dim", self.input_dim, low=0))
         object.__setattr__(self, "input_gain", _check_real("input_gain", self.input_gain))
 
     # ------------------------------------------------------------------ named special cases
@@ -290,11 +285,8 @@ class Ensemble:
 
     def widths(self, n: int) -> tuple[int, ...]:
         """Integer widths (N_0, N_1, ..., N_L) at phase-space dimension ``n`` (N_0 = N_L = n)."""
-        if isinstance(n, bool) or not isinstance(n, int | np.integer):
-            raise TypeError(f"n must be an int >= 1, got {type(n).__name__}")
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-        out = [int(n)]
+        n = _v.integer("n", n, low=1)
+        out = [n]
         for layer in self.flow[:-1]:
             out.append(max(1, int(round(layer.width * n))))
         out.append(int(n))
@@ -306,8 +298,8 @@ class Ensemble:
 
     def scaled(self, factor: float | Sequence[float]) -> Ensemble:
         """The ensemble with every flow gain multiplied by ``factor`` (scalar or one per layer)."""
-        f = np.asarray(factor, dtype=float)
-        if f.ndim > 1 or (f.ndim == 1 and f.size != self.depth):
+        f = _v.real_array("factor", factor, ndim=(0, 1), low=0.0)
+        if f.ndim == 1 and f.size != self.depth:
             raise ValueError(f"factor must be a scalar or have {self.depth} entries (one per "
                              f"flow layer), got shape {f.shape}")
         f = np.broadcast_to(f, (self.depth,))
@@ -316,8 +308,8 @@ class Ensemble:
 
     def with_bias_std(self, bias_std: float | Sequence[float]) -> Ensemble:
         """The ensemble with the flow bias spreads replaced (scalar: the same for every layer)."""
-        s = np.asarray(bias_std, dtype=float)
-        if s.ndim > 1 or (s.ndim == 1 and s.size != self.depth):
+        s = _v.real_array("bias_std", bias_std, ndim=(0, 1), low=0.0)
+        if s.ndim == 1 and s.size != self.depth:
             raise ValueError(f"bias_std must be a scalar or have {self.depth} entries, "
                              f"got shape {s.shape}")
         s = np.broadcast_to(s, (self.depth,))
@@ -339,6 +331,16 @@ class Ensemble:
                 + (f"; noise={self.noise_std:g}" if self.noise_std else ""))
 
     # ------------------------------------------------------------------ sampling
+    def n_weights(self, n: int) -> int:
+        """Number of float64 entries of one realization at phase-space dimension ``n``."""
+        w = self.widths(n)
+        total = sum(a * b + b for a, b in zip(w[:-1], w[1:], strict=True))
+        if self.gate is not None:
+            total += w[0] * w[0] + w[0]
+        if self.input_dim > 0:
+            total += self.input_dim * (w[1] + (w[0] if self.gate is not None else 0))
+        return total
+
     def sample(self, n: int, rng: np.random.Generator | int | None = None) -> Weights:
         """Draw one finite-N realization of the weights (the sampling convention above).
 
@@ -354,17 +356,9 @@ class Ensemble:
         Weights
             float64 arrays; the same ``rng`` state gives the same arrays.
         """
-        if rng is None:
-            raise TypeError("rng must be a numpy.random.Generator or an int seed (got None); "
-                            "seeds are explicit in this project")
-        if isinstance(rng, bool):
-            raise TypeError("rng must be a numpy.random.Generator or an int seed")
-        if isinstance(rng, int | np.integer):
-            rng = np.random.default_rng(int(rng))
-        if not isinstance(rng, np.random.Generator):
-            raise TypeError(f"rng must be a numpy.random.Generator or an int seed, "
-                            f"got {type(rng).__name__}")
         widths = self.widths(n)
+        rng = _v.rng("rng", rng)
+        _v.check_memory(8.0 * self.n_weights(n), f"the weights of {self.describe()} at n = {n}")
         ws, bs = [], []
         for layer, fan_in, fan_out in zip(self.flow, widths[:-1], widths[1:], strict=True):
             ws.append(rng.standard_normal((fan_out, fan_in)) * (layer.gain / math.sqrt(fan_in)))
@@ -412,11 +406,7 @@ def set_parameter(ens: Ensemble, path: str, value: float) -> Ensemble:
     """
     if not isinstance(path, str):
         raise TypeError(f"parameter path must be a str, got {type(path).__name__}")
-    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
-        raise TypeError(f"value for {path!r} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"value for {path!r} must be finite, got {value!r}")
+    value = _v.real(f"value for {path!r}", value)
     if path == "gain":
         return ens.scaled(value)
     if path == "bias_std":

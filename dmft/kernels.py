@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import _validate as _v
 from .activations import Activation, activations, get_activation, register_activation
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -74,11 +75,14 @@ def _trapezoid_normal(n: int) -> tuple[np.ndarray, np.ndarray]:
 _RULES: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
 
+#: the most trapezoid nodes per axis accepted for ``n_quad`` (a 2-D rule of this size is 8e8
+#: nodes per kernel value)
+_N_QUAD_MAX = 20001
+
+
 def _rule(n: int) -> tuple[np.ndarray, np.ndarray]:
     if n not in _RULES:
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 3:
-            raise ValueError(f"n_quad must be an int >= 3, got {n!r}")
-        _RULES[n] = _trapezoid_normal(int(n))
+        _RULES[_v.integer("n_quad", n, low=3, high=_N_QUAD_MAX)] = _trapezoid_normal(int(n))
     return _RULES[n]
 
 
@@ -105,6 +109,8 @@ def _grid_2d(q1, q2, c, n: int | None):
     q1, q2, c = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (q1, q2, c)))
     z, w = _rule(_auto_n(n, float(max(np.max(q1, initial=0.0), np.max(q2, initial=0.0))),
                          _N2, 601))
+    _v.check_memory(8.0 * 3 * q1.size * z.size * z.size,
+                    f"a 2-D Gaussian quadrature of {q1.size} kernel values on {z.size}^2 nodes")
     s1 = np.sqrt(np.maximum(q1, 0.0))
     with np.errstate(invalid="ignore", divide="ignore"):
         a = np.where(s1 > 0, c / np.where(s1 > 0, s1, 1.0), 0.0)
@@ -120,11 +126,42 @@ def _quad_2d(f: Callable, q1, q2, c, n: int | None) -> np.ndarray:
     return ((f(u2) @ w) * f(u1)) @ w
 
 
+# ---------------------------------------------------------------------------- domain
+#: relative slack of the Cauchy-Schwarz bound |c| <= sqrt(q1 q2) (rounding of composed moments)
+_CS_SLACK = 1e-9
+
+
+def _moments(q1, q2, c, names=("q1", "q2", "c")):
+    """Validated float arrays (q1, q2, c): finite, q1, q2 >= 0, |c| <= sqrt(q1 q2) (a Gaussian
+    pair with these second moments exists), broadcast to a common shape."""
+    a = _v.real_array(names[0], q1, low=0.0)
+    b = _v.real_array(names[1], q2, low=0.0)
+    x = _v.real_array(names[2], c)
+    try:
+        a, b, x = np.broadcast_arrays(a, b, x)
+    except ValueError:
+        raise ValueError(f"{', '.join(names)} must broadcast to a common shape, got shapes "
+                         f"{np.shape(q1)}, {np.shape(q2)}, {np.shape(c)}") from None
+    with np.errstate(over="ignore"):
+        bound = np.sqrt(a * b)
+    bad = np.abs(x) > bound * (1.0 + _CS_SLACK) + 1e-300
+    if bad.any():
+        i = np.unravel_index(int(np.argmax(bad)), bad.shape)
+        raise ValueError(
+            f"{names[2]} must satisfy |{names[2]}| <= sqrt({names[0]} {names[1]}) (the "
+            f"covariance of a Gaussian pair), got {names[2]} = {float(x[i])!r} with "
+            f"{names[0]} = {float(a[i])!r}, {names[1]} = {float(b[i])!r}")
+    return a, b, x
+
+
+def _variance(q, name="q"):
+    return _v.real_array(name, q, low=0.0)
+
+
 # ---------------------------------------------------------------------------- public kernels
 def _check_method(method: str, act: Activation) -> bool:
     """True to use the closed form."""
-    if method not in ("auto", "closed", "quadrature"):
-        raise ValueError(f"method must be 'auto', 'closed' or 'quadrature', got {method!r}")
+    _v.choice("method", method, ("auto", "closed", "quadrature"))
     if method == "closed" and not act.has_closed_form:
         raise ValueError(f"activation {act.name!r} has no closed-form kernel; use "
                          "method='quadrature' or 'auto'")
@@ -159,17 +196,23 @@ def kernel(activation: str | Activation, q1: ArrayLike, q2: ArrayLike, c: ArrayL
     True
     """
     act = get_activation(activation)
+    q1, q2, c = _moments(q1, q2, c)
+    return _kernel(act, q1, q2, c, method, n_quad)
+
+
+def _kernel(act: Activation, q1, q2, c, method, n_quad) -> np.ndarray:
     if _check_method(method, act):
-        return np.asarray(act.kernel_closed(*_as_float(q1, q2, c)), dtype=float)
+        return np.asarray(act.kernel_closed(q1, q2, c), dtype=float)
     return _quad_2d(act.fn, q1, q2, c, n_quad)
 
 
 def dkernel(activation: str | Activation, q1: ArrayLike, q2: ArrayLike, c: ArrayLike, *,
             method: str = "auto", n_quad: int | None = None) -> np.ndarray:
-    """dK_phi/dc = E[phi'(u) phi'(u')] (Price's theorem), vectorized."""
+    """dK_phi/dc = E[phi'(u) phi'(u')] (Price's theorem), vectorized; domain as :func:`kernel`."""
     act = get_activation(activation)
+    q1, q2, c = _moments(q1, q2, c)
     if _check_method(method, act):
-        return np.asarray(act.dkernel_closed(*_as_float(q1, q2, c)), dtype=float)
+        return np.asarray(act.dkernel_closed(q1, q2, c), dtype=float)
     return _quad_2d(act.deriv, q1, q2, c, n_quad)
 
 
@@ -178,8 +221,12 @@ def kernel_pair(activation: str | Activation, q1: ArrayLike, q2: ArrayLike, c: A
                 ) -> tuple[np.ndarray, np.ndarray]:
     """(K_phi, dK_phi/dc) in one pass: the quadrature route shares its nodes between both."""
     act = get_activation(activation)
+    q1, q2, c = _moments(q1, q2, c)
+    return _kernel_pair(act, q1, q2, c, method, n_quad)
+
+
+def _kernel_pair(act: Activation, q1, q2, c, method, n_quad):
     if _check_method(method, act):
-        q1, q2, c = _as_float(q1, q2, c)
         return (np.asarray(act.kernel_closed(q1, q2, c), dtype=float),
                 np.asarray(act.dkernel_closed(q1, q2, c), dtype=float))
     u1, u2, w = _grid_2d(q1, q2, c, n_quad)
@@ -189,8 +236,11 @@ def kernel_pair(activation: str | Activation, q1: ArrayLike, q2: ArrayLike, c: A
 
 def second_moment(activation: str | Activation, q: ArrayLike, *, method: str = "auto",
                   n_quad: int | None = None) -> np.ndarray:
-    """E[phi(u)^2], u ~ N(0, q): the kernel on the diagonal, K_phi(q, q, q) (1-D)."""
-    act = get_activation(activation)
+    """E[phi(u)^2], u ~ N(0, q): the kernel on the diagonal, K_phi(q, q, q) (1-D); q >= 0."""
+    return _second_moment(get_activation(activation), _variance(q), method, n_quad)
+
+
+def _second_moment(act: Activation, q, method, n_quad) -> np.ndarray:
     if _check_method(method, act) and act.second_moment_closed is not None:
         return np.asarray(act.second_moment_closed(np.asarray(q, dtype=float)), dtype=float)
     return _quad_1d(lambda x: np.square(act.fn(x)), q, n_quad)
@@ -198,8 +248,11 @@ def second_moment(activation: str | Activation, q: ArrayLike, *, method: str = "
 
 def dsecond_moment(activation: str | Activation, q: ArrayLike, *, method: str = "auto",
                    n_quad: int | None = None) -> np.ndarray:
-    """E[phi'(u)^2], u ~ N(0, q): dK_phi/dc on the diagonal (1-D)."""
-    act = get_activation(activation)
+    """E[phi'(u)^2], u ~ N(0, q): dK_phi/dc on the diagonal (1-D); q >= 0."""
+    return _dsecond_moment(get_activation(activation), _variance(q), method, n_quad)
+
+
+def _dsecond_moment(act: Activation, q, method, n_quad) -> np.ndarray:
     if _check_method(method, act) and act.dsecond_moment_closed is not None:
         return np.asarray(act.dsecond_moment_closed(np.asarray(q, dtype=float)), dtype=float)
     return _quad_1d(lambda x: np.square(act.deriv(x)), q, n_quad)
@@ -210,11 +263,14 @@ def gaussian_mean(f: Callable | str | Activation, mean: ArrayLike, var: ArrayLik
     """E[f(u)] for u ~ N(mean, var) (1-D quadrature); ``f`` a callable or an activation name."""
     if not callable(f) or isinstance(f, Activation):
         f = get_activation(f).fn
+    mean = _v.real_array("mean", mean)
+    var = _variance(var, "var")
+    try:
+        np.broadcast_shapes(mean.shape, var.shape)
+    except ValueError:
+        raise ValueError(f"mean and var must broadcast, got shapes {mean.shape}, "
+                         f"{var.shape}") from None
     return _quad_1d(f, var, n_quad, mean)
-
-
-def _as_float(*arrays):
-    return tuple(np.asarray(a, dtype=float) for a in arrays)
 
 
 # ---------------------------------------------------------------------------- composition
@@ -242,7 +298,16 @@ class FlowKernel:
 
 
 def _layers(flow) -> tuple[Layer, ...]:
-    return tuple(getattr(flow, "flow", flow))
+    from .ensemble import Ensemble, Layer
+    if isinstance(flow, Ensemble):
+        return flow.flow
+    if isinstance(flow, Layer):
+        return (flow,)
+    if isinstance(flow, str) or not isinstance(flow, Sequence) or not flow \
+            or not all(isinstance(la, Layer) for la in flow):
+        raise _v.ParameterTypeError(f"flow must be a dmft.Ensemble or a non-empty sequence of "
+                                    f"dmft.Layer, got {_v._shown(flow)}")
+    return tuple(flow)
 
 
 def flow_kernel(flow: Ensemble | Sequence[Layer], q1: ArrayLike, q2: ArrayLike, c: ArrayLike,
@@ -258,37 +323,58 @@ def flow_kernel(flow: Ensemble | Sequence[Layer], q1: ArrayLike, q2: ArrayLike, 
     ----------
     flow : Ensemble or sequence of Layer
     q1, q2, c : array_like
-        Second moments of the flow's input h: |h|^2/N, |h'|^2/N, h.h'/N.
+        Second moments of the flow's input h: |h|^2/N, |h'|^2/N, h.h'/N (q1, q2 >= 0 and
+        |c| <= sqrt(q1 q2), as for :func:`kernel`).
     derivative : bool
         Also return dK_F/dc.
     n_quad, n_quad_diag : int, optional
         Quadrature nodes for the 2-D kernels and for the 1-D diagonal moments (default: chosen
         from the variances, see the module docstring).
+
+    Raises
+    ------
+    ValueError
+        Moments outside their domain, or moments that overflow float64 on the way through the
+        layers (gains far beyond the theory's numerical range): never a silent NaN.
     """
     layers = _layers(flow)
-    a, b, x = np.broadcast_arrays(*_as_float(q1, q2, c))
+    derivative = _v.flag("derivative", derivative)
+    a, b, x = _moments(q1, q2, c)
+    fk = _flow_kernel(layers, a, b, x, derivative, method, n_quad, n_quad_diag)
+    for name, arr in (("K_F", fk.k), ("E[F^2]", fk.k1), ("dK_F/dc", fk.dk)):
+        if arr is not None and np.isnan(arr).any():
+            raise ValueError(
+                f"flow_kernel: {name} is not defined in float64 for these inputs (the moments "
+                f"overflow through the layers: gains {[la.gain for la in layers]}, largest "
+                f"input variance {float(np.max(np.maximum(a, b), initial=0.0)):g}); the gains "
+                "or variances are beyond the theory's numerical range")
+    return fk
+
+
+def _flow_kernel(layers, a, b, x, derivative, method, n_quad, n_quad_diag) -> FlowKernel:
+    """:func:`flow_kernel` on validated moments (overflow gives inf or NaN, no check)."""
     dk = np.ones(a.shape) if derivative else None
     pre = []
     diag = np.array_equal(a, b) and np.array_equal(a, x)
-    for layer in layers:
-        g2, s2 = layer.gain ** 2, layer.bias_std ** 2
-        a, b, x = g2 * a + s2, g2 * b + s2, g2 * x + s2
-        pre.append((a, b, x))
-        act = get_activation(layer.activation)
-        if diag:
+    with np.errstate(over="ignore", invalid="ignore"):
+        for layer in layers:
+            g2, s2 = layer.gain * layer.gain, layer.bias_std * layer.bias_std
+            a, b, x = g2 * a + s2, g2 * b + s2, g2 * x + s2
+            pre.append((a, b, x))
+            act = get_activation(layer.activation)
+            if diag:
+                if derivative:
+                    dk = dk * g2 * _dsecond_moment(act, a, method, n_quad_diag)
+                a = b = x = _second_moment(act, a, method, n_quad_diag)
+                continue
+            ka = _second_moment(act, a, method, n_quad_diag)
+            kb = ka if np.array_equal(a, b) else _second_moment(act, b, method, n_quad_diag)
             if derivative:
-                dk = dk * g2 * dsecond_moment(act, a, method=method, n_quad=n_quad_diag)
-            a = b = x = second_moment(act, a, method=method, n_quad=n_quad_diag)
-            continue
-        ka = second_moment(act, a, method=method, n_quad=n_quad_diag)
-        kb = ka if np.array_equal(a, b) else second_moment(act, b, method=method,
-                                                           n_quad=n_quad_diag)
-        if derivative:
-            x, d = kernel_pair(act, a, b, x, method=method, n_quad=n_quad)
-            dk = dk * g2 * d
-        else:
-            x = kernel(act, a, b, x, method=method, n_quad=n_quad)
-        a, b = ka, kb
+                x, d = _kernel_pair(act, a, b, x, method, n_quad)
+                dk = dk * g2 * d
+            else:
+                x = _kernel(act, a, b, x, method, n_quad)
+            a, b = ka, kb
     return FlowKernel(x, a, b, dk, tuple(pre))
 
 

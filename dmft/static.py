@@ -34,9 +34,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
+from . import _validate as _v
 from .ensemble import Ensemble
 from .errors import ConvergenceError
-from .kernels import dsecond_moment, flow_kernel, gaussian_mean, get_activation
+from .kernels import _flow_kernel, dsecond_moment, flow_kernel, gaussian_mean, get_activation
 from .results import Phase, short_repr
 
 __all__ = ["FixedPoint", "CriticalLine", "fixed_point", "spectral_radius", "critical_gain",
@@ -153,11 +154,19 @@ def _solve_q(ens: Ensemble, xtol: float) -> tuple[float, float, int, str]:
         return 0.0, 0.0, 0, "F(0) = 0: h* = 0"
     # The scan only locates the first sign change: a fixed 401-node rule is ample there, and
     # the root is then polished with the adaptive rule.
-    f = flow_kernel(ens, _Q_SCAN, _Q_SCAN, _Q_SCAN, derivative=False,
-                    n_quad_diag=401).k - _Q_SCAN
+    with np.errstate(over="ignore", invalid="ignore"):
+        f = _flow_kernel(ens.flow, _Q_SCAN, _Q_SCAN, _Q_SCAN, False, "auto", None, 401).k \
+            - _Q_SCAN
     if f[0] <= 0.0:   # K_F(0) >= 0 always; equality means q* = 0
         return 0.0, abs(float(f[0])), 0, "q* = 0"
     neg = np.flatnonzero(f <= 0.0)
+    nan = np.flatnonzero(np.isnan(f))
+    if nan.size and (neg.size == 0 or nan[0] < neg[0]):
+        # the moments overflowed before the first sign change: no honest answer in float64
+        raise ValueError(
+            f"fixed_point: the flow kernel K_F(q) overflows float64 at q = {_Q_SCAN[nan[0]]:.0e} "
+            f"before its fixed point is located (gains {list(ens.gains)}, bias spreads "
+            f"{[la.bias_std for la in ens.flow]}): beyond the theory's numerical range")
     if neg.size == 0:
         return math.inf, math.inf, 0, (f"no finite fixed point: K_F(q) > q up to q = "
                                        f"{_Q_SCAN[-1]:.0e} (explosive)")
@@ -180,14 +189,26 @@ def _solve_q(ens: Ensemble, xtol: float) -> tuple[float, float, int, str]:
 
 def _rho(ens: Ensemble, q: float) -> tuple[float, tuple[float, ...], tuple[float, ...]]:
     """Eq. 3.2 at input variance q: (rho, preactivation variances, E[phi'^2] per layer)."""
+    log_rho, pre, dm = _log_rho(ens, q)
+    return math.exp(log_rho) if log_rho < 709.0 else math.inf, pre, dm
+
+
+def _log_rho(ens: Ensemble, q: float) -> tuple[float, tuple[float, ...], tuple[float, ...]]:
+    """log rho (eq. 3.2) as sum_l [log g_l + log E[phi_l'^2] / 2]: no overflow of the product
+    (-inf when a gain or a derivative moment is zero)."""
     if not math.isfinite(q):
         q = float(_Q_SCAN[-1])
     fk = flow_kernel(ens, q, q, q, derivative=False)
     pre = tuple(float(p[0]) for p in fk.pre)
+    if not all(math.isfinite(p) for p in pre):
+        raise ValueError(f"spectral radius: the preactivation variances {list(pre)} overflow "
+                         f"float64 (gains {list(ens.gains)}): beyond the theory's numerical range")
     dm = tuple(float(dsecond_moment(layer.activation, qi)) for layer, qi in zip(ens.flow, pre,
                                                                                strict=True))
-    rho2 = math.prod(layer.gain ** 2 * d for layer, d in zip(ens.flow, dm, strict=True))
-    return math.sqrt(rho2), pre, dm
+    terms = [(math.log(la.gain) if la.gain > 0 else -math.inf)
+             + (0.5 * math.log(d) if d > 0 else -math.inf) for la, d in zip(ens.flow, dm,
+                                                                           strict=True)]
+    return math.fsum(terms) if all(t > -math.inf for t in terms) else -math.inf, pre, dm
 
 
 def _gate_stats(ens: Ensemble, q: float):
@@ -225,8 +246,8 @@ def fixed_point(ens: Ensemble, *, xtol: float = 1e-14) -> FixedPoint:
     >>> round(fixed_point(Ensemble.elman(0.5)).rho, 12)
     0.5
     """
-    if not isinstance(ens, Ensemble):
-        raise TypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
+    _check_ensemble(ens)
+    xtol = _v.real("xtol", xtol, low=0.0, low_open=True, high=1.0)
     q, residual, n_iter, msg = _solve_q(ens, xtol)
     rho, pre, dm = _rho(ens, q)
     bounded = flow_is_bounded(ens)
@@ -275,11 +296,9 @@ def critical_gain(ens: Ensemble, *, rho: float = 1.0, xtol: float = 1e-12) -> fl
     ConvergenceError
         If no bracket or root is found.
     """
-    if not isinstance(ens, Ensemble):
-        raise TypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
-    if isinstance(rho, bool) or not isinstance(rho, int | float) or not math.isfinite(rho) \
-            or rho <= 0:
-        raise ValueError(f"rho must be a finite number > 0, got {rho!r}")
+    _check_ensemble(ens)
+    rho = _v.real("rho", rho, low=0.0, low_open=True)
+    xtol = _v.real("xtol", xtol, low=0.0, low_open=True, high=1.0)
     if any(layer.gain == 0.0 for layer in ens.flow):
         raise ValueError("every flow gain must be > 0 to find a critical factor (rho = 0 for "
                          "any scaling of a zero gain)")
@@ -288,14 +307,24 @@ def critical_gain(ens: Ensemble, *, rho: float = 1.0, xtol: float = 1e-12) -> fl
     if homogeneous or _flow_vanishes_at_zero(ens):
         # E[phi_l'^2] does not depend on c: homogeneous activations have constant E[phi'^2],
         # and with F(0) = 0 every preactivation variance at h* = 0 is 0.  So rho = c^L rho(1).
-        return (rho / _rho(ens, 1.0 if homogeneous else 0.0)[0]) ** (1.0 / L)
+        # in logs: the product of large gains may overflow where the factor does not
+        if homogeneous:   # E[phi'^2] is a constant of each layer: no propagation needed
+            log_rho1 = math.fsum(math.log(la.gain) + 0.5 * math.log(float(
+                dsecond_moment(la.activation, 1.0))) for la in ens.flow)
+        else:
+            log_rho1 = _log_rho(ens, 0.0)[0]
+        return _exp_factor((math.log(rho) - log_rho1) / L)
 
     def f(logc: float) -> float:
         e = ens.scaled(math.exp(logc))
         q = _solve_q(e, xtol)[0]
-        return math.log(_rho(e, q)[0]) - math.log(rho)
+        return _log_rho(e, q)[0] - math.log(rho)
 
-    lo, hi = -0.5, 0.5
+    # gains far from 1 (geometric mean beyond e^+-10): start from the factor that puts their
+    # geometric mean at 1, which the unit steps of the expansion below would not reach
+    c0 = -math.fsum(math.log(la.gain) for la in ens.flow) / L
+    c0 = float(round(c0)) if abs(c0) > 10.0 else 0.0
+    lo, hi = c0 - 0.5, c0 + 0.5
     flo, fhi = f(lo), f(hi)
     for _ in range(60):
         if flo <= 0.0 <= fhi:
@@ -315,7 +344,21 @@ def critical_gain(ens: Ensemble, *, rho: float = 1.0, xtol: float = 1e-12) -> fl
     if not info.converged:  # pragma: no cover
         raise ConvergenceError("critical_gain: root find did not converge",
                                n_iter=info.iterations, factor=math.exp(logc))
+    return _exp_factor(logc)
+
+
+def _exp_factor(logc: float) -> float:
+    """exp(logc), refusing a factor outside float64 (a silent 0 or inf would be wrong)."""
+    if not -708.0 < logc < 709.0:
+        raise ValueError(f"critical_gain: the critical factor exp({logc:.4g}) is outside the "
+                         "range of float64; rescale the gains of the ensemble")
     return math.exp(logc)
+
+
+def _check_ensemble(ens, name: str = "ens") -> None:
+    if not isinstance(ens, Ensemble):
+        raise _v.ParameterTypeError(f"{name} must be a dmft.Ensemble, got "
+                                    f"{type(ens).__name__}")
 
 
 def critical(ens: Ensemble, *, rho: float = 1.0) -> Ensemble:
@@ -325,11 +368,11 @@ def critical(ens: Ensemble, *, rho: float = 1.0) -> Ensemble:
 
 def critical_line(ens: Ensemble, bias_stds: Sequence[float], *, rho: float = 1.0) -> CriticalLine:
     """Critical gain factor as a function of the bias spread (the same spread in every layer)."""
-    s = np.asarray(bias_stds, dtype=float)
-    if s.ndim != 1 or s.size == 0:
-        raise ValueError("bias_stds must be a non-empty 1-D sequence of spreads")
-    if not np.all(np.isfinite(s)) or np.any(s < 0):
+    _check_ensemble(ens)
+    s = _v.real_array("bias_stds", bias_stds, ndim=1, nonempty=True)
+    if np.any(s < 0):
         raise ValueError("bias_stds must be finite and >= 0")
+    rho = _v.real("rho", rho, low=0.0, low_open=True)
     fac, qs = [], []
     for si in s:
         e = ens.with_bias_std(float(si))

@@ -33,18 +33,20 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from dmft import _validate as _v
+
 from ._activations import check_activation, torch_activation
 
 __all__ = ["GatedField", "ControlledField", "check_dim"]
 
 
+#: the largest dimension accepted (a million units: 8 TB of float64 couplings)
+MAX_DIM = 1_000_000
+
+
 def check_dim(name: str, value, *, low: int = 1) -> int:
-    """Validate an integer dimension (>= ``low``) and return it."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int >= {low}, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return int(value)
+    """Validate an integer dimension (>= ``low``; Python or numpy int, not bool)."""
+    return _v.integer(name, value, low=low, high=MAX_DIM)
 
 
 def _check_widths(name: str, widths) -> tuple[int, ...]:
@@ -95,12 +97,13 @@ class GatedField(nn.Module):
         gh = _check_widths("gate_hidden", gate_hidden)
         check_activation(activation, "activation")
         check_activation(output_activation, "output_activation")
-        for name, flag in (("bias", bias), ("gated", gated), ("leak", leak)):
-            if not isinstance(flag, bool):
-                raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
-        if isinstance(tau, bool) or not isinstance(tau, int | float) or not math.isfinite(tau) \
-                or tau <= 0:
-            raise ValueError(f"tau must be a finite number > 0, got {tau!r}")
+        bias, gated, leak = (_v.flag(name, flag) for name, flag in
+                             (("bias", bias), ("gated", gated), ("leak", leak)))
+        tau = _v.real("tau", tau, low=0.0, low_open=True)
+        widths_all = (n, *fh, n)
+        n_params = sum(a * b + b for a, b in zip(widths_all[:-1], widths_all[1:], strict=True))
+        _v.check_memory(8.0 * 4 * n_params * (2 if gated else 1),
+                        f"a field with state_dim = {n} and hidden widths {fh}")
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
             raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
         kw = {"dtype": dtype}
@@ -249,12 +252,9 @@ class ControlledField(GatedField):
                  rank: int = 1, control_tau: float = 1.0, gated: bool = False,
                  dtype: torch.dtype = torch.float64, **kwargs) -> None:
         super().__init__(state_dim, input_dim, gated=gated, dtype=dtype, **kwargs)
-        if control not in ("open", "closed"):
-            raise ValueError(f"control must be 'open' or 'closed', got {control!r}")
+        _v.choice("control", control, ("open", "closed"))
         r = check_dim("rank", rank)
-        if isinstance(control_tau, bool) or not isinstance(control_tau, int | float) \
-                or not math.isfinite(control_tau) or control_tau <= 0:
-            raise ValueError(f"control_tau must be a finite number > 0, got {control_tau!r}")
+        control_tau = _v.real("control_tau", control_tau, low=0.0, low_open=True)
         self.control, self.rank, self.control_tau = control, r, float(control_tau)
         n, n1 = self.state_dim, self.flow[0].out_features
         kw = {"bias": False, "dtype": dtype}

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as nnf
 
+from dmft import _validate as _v
 from dmft.errors import ConvergenceError
 
 __all__ = ["TrainResult", "train", "LOSSES"]
@@ -155,17 +156,11 @@ def _evaluate(model, x, y, lengths, loss: str, batch: int) -> float:
 def _check_number(name, v, *, low=0.0, strict=False, allow_none=False):
     if v is None and allow_none:
         return None
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) \
-            or v < low or (strict and v == low):
-        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low}, "
-                         f"got {v!r}")
-    return float(v)
+    return _v.real(name, v, low=low, low_open=strict)
 
 
 def _check_int(name, v, low):
-    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
-    return int(v)
+    return _v.integer(name, v, low=low)
 
 
 def _fingerprint(*tensors) -> list:
@@ -178,10 +173,61 @@ def _fingerprint(*tensors) -> list:
     return out
 
 
+#: a checkpoint file: this magic, the SHA-256 of the payload, then the payload (torch.save)
+_MAGIC = b"GNODE-CKPT-2\n"
+
+
 def _save(path: str, payload: dict) -> None:
+    """Write a checkpoint atomically (write, fsync, rename) with a digest of its payload."""
+    import hashlib
+    import io
+
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    data = buf.getvalue()
     tmp = f"{path}.tmp"
-    torch.save(payload, tmp)
+    with open(tmp, "wb") as fh:
+        fh.write(_MAGIC + hashlib.sha256(data).hexdigest().encode() + b"\n" + data)
+        fh.flush()
+        os.fsync(fh.fileno())
     os.replace(tmp, path)       # atomic: a crash never leaves a half-written checkpoint
+
+
+_CKPT_KEYS = ("version", "epoch", "n_steps", "model", "optimizer", "generator", "best_state",
+              "best_epoch", "best_loss", "train_loss", "val_loss", "config")
+
+
+def _load(path: str) -> dict:
+    """Read and verify a checkpoint (digest, content); a damaged one is reported by name."""
+    import hashlib
+    import io
+
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+        if raw.startswith(_MAGIC):
+            head, _, data = raw[len(_MAGIC):].partition(b"\n")
+            if hashlib.sha256(data).hexdigest().encode() != head:
+                raise ValueError("its digest does not match its content (truncated or "
+                                 "corrupted)")
+        else:
+            data = raw            # a version-1 checkpoint: no digest to check
+        ck = torch.load(io.BytesIO(data), weights_only=True)
+        if not isinstance(ck, dict):
+            raise ValueError(f"it holds a {type(ck).__name__}, not a checkpoint")
+        missing = [k for k in _CKPT_KEYS if k not in ck]
+        if missing:
+            raise ValueError(f"entries {missing} are missing")
+    except Exception as exc:  # noqa: BLE001 - any failure to read back is damage
+        raise ValueError(f"checkpoint {path!r} is damaged ({type(exc).__name__}: {exc}); delete "
+                         "it to start again, or pass another checkpoint path") from None
+    return ck
+
+
+def _describe_model(model: torch.nn.Module) -> list:
+    """The model's class and its parameters' names, shapes and dtypes (keys a checkpoint)."""
+    return [type(model).__qualname__] + [[k, list(v.shape), str(v.dtype)]
+                                         for k, v in model.state_dict().items()]
 
 
 def train(model: torch.nn.Module, inputs, targets, *, epochs: int = 100, batch_size: int = 50,
@@ -241,9 +287,14 @@ def train(model: torch.nn.Module, inputs, targets, *, epochs: int = 100, batch_s
         the model first); lower ``lr`` or set ``grad_clip``.
     """
     if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+        raise _v.ParameterTypeError(f"model must be a torch.nn.Module, got "
+                                    f"{type(model).__name__}")
+    _v.choice("loss", loss, LOSSES)
+    resume, restore_best, progress = (_v.flag(n, v) for n, v in (
+        ("resume", resume), ("restore_best", restore_best), ("progress", progress)))
+    if checkpoint is not None and not isinstance(checkpoint, str | os.PathLike):
+        raise _v.ParameterTypeError(f"checkpoint must be a file path or None, got "
+                                    f"{type(checkpoint).__name__}")
     epochs = _check_int("epochs", epochs, 1)
     batch_size = _check_int("batch_size", batch_size, 1)
     seed = _check_int("seed", seed, 0)
@@ -287,7 +338,7 @@ def train(model: torch.nn.Module, inputs, targets, *, epochs: int = 100, batch_s
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     config = {"lr": lr, "weight_decay": weight_decay, "batch_size": batch_size, "seed": seed,
               "loss": loss, "grad_clip": grad_clip, "val_fraction": val_fraction,
-              "data": _fingerprint(xt, yt, lt, xv, yv, lv)}
+              "data": _fingerprint(xt, yt, lt, xv, yv, lv), "model": _describe_model(model)}
 
     start, n_steps = 0, 0
     hist_train: list[float] = []
@@ -295,7 +346,7 @@ def train(model: torch.nn.Module, inputs, targets, *, epochs: int = 100, batch_s
     best_state, best_epoch, best_loss = None, 0, math.inf
     path = None if checkpoint is None else os.fspath(checkpoint)
     if resume and path is not None and os.path.exists(path):
-        ck = torch.load(path, weights_only=True)
+        ck = _load(path)
         if ck.get("version") != _CKPT_VERSION:
             raise ValueError(f"checkpoint {path!r} has an unknown format version")
         for key, val in config.items():

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from dmft import _validate as _v
 from dmft.results import short_repr
 
 __all__ = ["FixedPoints", "find_fixed_points", "classify", "velocity", "plot_flow", "KINDS"]
@@ -113,7 +114,14 @@ def classify(eigenvalues, marginal_tol: float = 1e-2) -> str:
     >>> classify([-1.0, -2.0]), classify([-1.0, 1e-4]), classify([1.0, -1.0]), classify([0.5])
     ('stable', 'marginal', 'saddle', 'unstable')
     """
-    re = np.real(np.asarray(eigenvalues))
+    ev = np.asarray(eigenvalues)
+    if ev.dtype.kind not in "iufc" or ev.ndim != 1 or ev.size == 0:
+        raise _v.ParameterTypeError(f"eigenvalues must be a non-empty 1-D array of numbers, got "
+                                    f"{_v._shown(eigenvalues)}")
+    if not np.all(np.isfinite(ev)):
+        raise ValueError("eigenvalues must be finite")
+    marginal_tol = _v.real("marginal_tol", marginal_tol, low=0.0)
+    re = np.real(ev)
     pos = int(np.sum(re > marginal_tol))
     neg = int(np.sum(re < -marginal_tol))
     if pos == 0:
@@ -242,29 +250,32 @@ def find_fixed_points(model, x=None, *, starts=256, box=3.0, seed: int = 0,
     -------
     FixedPoints
     """
-    for name, v in (("tol", tol), ("slow_tol", slow_tol), ("dedup_tol", dedup_tol),
-                    ("marginal_tol", marginal_tol), ("box", box), ("bound", bound)):
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) \
-                or v <= 0:
-            raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+    tol, slow_tol, dedup_tol, marginal_tol, box, bound = (
+        _v.real(name, v, low=0.0, low_open=True) for name, v in (
+            ("tol", tol), ("slow_tol", slow_tol), ("dedup_tol", dedup_tol),
+            ("marginal_tol", marginal_tol), ("box", box), ("bound", bound)))
     if slow_tol < tol:
         raise ValueError(f"slow_tol must be >= tol = {tol}, got {slow_tol}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
-        raise ValueError(f"max_iter must be an int >= 1, got {max_iter!r}")
+    max_iter = _v.integer("max_iter", max_iter, low=1, high=1_000_000)
     fn, n, dtype = _field_function(model, x)
     if isinstance(starts, int | np.integer) and not isinstance(starts, bool):
         if starts < 1:
             raise ValueError(f"starts must be >= 1, got {starts}")
         if n is None:
             raise ValueError("with a plain callable, starts must be an array of shape (K, N)")
-        rng = np.random.default_rng(seed)
+        # the batched Levenberg-Marquardt holds K Jacobians of N x N
+        _v.check_memory(8.0 * 4 * int(starts) * n * n, f"{starts} starts at N = {n}")
+        rng = _v.rng("seed", seed)
         h0 = rng.uniform(-box, box, size=(int(starts), n))
     else:
-        h0 = np.asarray(starts, dtype=np.float64)
-        if h0.ndim != 2 or h0.shape[0] < 1 or (n is not None and h0.shape[1] != n):
+        try:
+            h0 = _v.real_array("starts", starts, ndim=2, nonempty=True)
+        except ValueError as exc:
+            if "finite" in str(exc):
+                raise ValueError("starts contains non-finite values") from None
+            raise ValueError(f"starts must have shape (K, {n if n else 'N'}) ({exc})") from None
+        if n is not None and h0.shape[1] != n:
             raise ValueError(f"starts must have shape (K, {n if n else 'N'}), got {h0.shape}")
-        if not np.all(np.isfinite(h0)):
-            raise ValueError("starts contains non-finite values")
     n = h0.shape[1]
     h = torch.as_tensor(h0.copy()).to(dtype)
     h, speed, iters, alive = _levenberg_marquardt(fn, h, tol=tol, max_iter=max_iter,
@@ -345,8 +356,11 @@ def plot_flow(model, *, x=None, ax=None, xlim=(-3.0, 3.0), ylim=(-3.0, 3.0), n_g
     _, n, _ = _field_function(model, x)
     if n is not None and n != 2:
         raise ValueError(f"plot_flow needs a 2-D model, got state_dim = {n}")
-    if isinstance(n_grid, bool) or not isinstance(n_grid, int) or n_grid < 3:
-        raise ValueError(f"n_grid must be an int >= 3, got {n_grid!r}")
+    n_grid = _v.integer("n_grid", n_grid, low=3, high=10_000)
+    for name, lim in (("xlim", xlim), ("ylim", ylim)):
+        lim = _v.real_array(name, lim, shape=(2,))
+        if not lim[0] < lim[1]:
+            raise ValueError(f"{name} must be (low, high) with low < high, got {tuple(lim)}")
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 5))
     gx = np.linspace(*xlim, n_grid)

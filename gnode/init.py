@@ -26,6 +26,7 @@ import torch
 
 import dmft
 from dmft import Ensemble, Gate, Layer, Weights
+from dmft import _validate as _v
 
 from ._fields import GatedField
 
@@ -65,10 +66,8 @@ def gate_bias_for_timescale(timescale: float, tau: float = 1.0) -> float:
     >>> round(gate_bias_for_timescale(2.0), 12)   # G* = 1/2
     0.0
     """
-    for name, v in (("timescale", timescale), ("tau", tau)):
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) \
-                or v <= 0:
-            raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+    timescale = _v.real("timescale", timescale, low=0.0, low_open=True)
+    tau = _v.real("tau", tau, low=0.0, low_open=True)
     if not timescale > tau:
         raise ValueError(f"timescale must be > tau = {tau} (the gate G* = tau/timescale must be "
                          f"< 1), got {timescale}")

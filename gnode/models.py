@@ -27,6 +27,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from dmft import _validate as _v
+
 from ._fields import ControlledField, GatedField, check_dim
 from .solve import METHODS, _check_positive, check_lengths, unroll
 
@@ -102,14 +104,11 @@ class SequenceModel(nn.Module):
                  dt: float = 1.0, substeps: int = 1, method: str = "euler") -> None:
         super().__init__()
         o = check_dim("output_dim", output_dim)
-        if initial_state not in _INITIAL:
-            raise ValueError(f"initial_state must be one of {_INITIAL}, got {initial_state!r}")
+        _v.choice("initial_state", initial_state, _INITIAL)
         if initial_state == "input" and field.input_dim == 0:
             raise ValueError("initial_state='input' needs input_dim >= 1")
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
-        if isinstance(substeps, bool) or not isinstance(substeps, int) or substeps < 1:
-            raise ValueError(f"substeps must be an int >= 1, got {substeps!r}")
+        _v.choice("method", method, sorted(METHODS))
+        substeps = _v.integer("substeps", substeps, low=1, high=1_000_000)
         self.dt = _check_positive("dt", dt)
         self.substeps, self.method = substeps, method
         self.field = field
@@ -332,8 +331,7 @@ class GRU(nn.Module):
         n = check_dim("state_dim", state_dim)
         d = check_dim("input_dim", input_dim)
         o = check_dim("output_dim", output_dim)
-        if initial_state not in _INITIAL:
-            raise ValueError(f"initial_state must be one of {_INITIAL}, got {initial_state!r}")
+        _v.choice("initial_state", initial_state, _INITIAL)
         self.gru = nn.GRU(d, n, batch_first=True, dtype=dtype)
         self.readout = nn.Linear(n, o, dtype=dtype)
         self.initial_mode = initial_state

@@ -21,6 +21,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from dmft import _validate as _v
+
 __all__ = ["Solution", "unroll", "odeint", "euler_step", "rk4_step", "METHODS"]
 
 
@@ -62,10 +64,22 @@ METHODS = {"euler": euler_step, "rk4": rk4_step}
 
 
 def _check_positive(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
-            or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
+    return _v.real(name, value, low=0.0, low_open=True)
+
+
+def _check_field_state(field, h0) -> None:
+    """h0: a finite (B, N) tensor of the field's dtype."""
+    if not isinstance(h0, torch.Tensor):
+        raise _v.ParameterTypeError(f"h0 must be a torch.Tensor of shape (batch, N), got "
+                                    f"{type(h0).__name__}")
+    n = getattr(field, "state_dim", None)
+    if h0.dim() != 2 or (n is not None and h0.shape[1] != n):
+        raise ValueError(f"h0 must have shape (batch, {n}), got {tuple(h0.shape)}")
+    dtype = getattr(field, "dtype", None)
+    if isinstance(dtype, torch.dtype) and h0.dtype != dtype:
+        raise TypeError(f"h0 must have the field's dtype {dtype}, got {h0.dtype}")
+    if not bool(torch.isfinite(h0).all()):
+        raise ValueError("h0 contains non-finite values (nan or inf)")
 
 
 def check_lengths(lengths, batch: int, n_steps: int, device) -> torch.Tensor | None:
@@ -111,18 +125,22 @@ def unroll(field, h0: torch.Tensor, x: torch.Tensor | None = None, *, n_steps: i
     -------
     Solution
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+    _v.choice("method", method, sorted(METHODS))
     dt = _check_positive("dt", dt)
-    if isinstance(substeps, bool) or not isinstance(substeps, int) or substeps < 1:
-        raise ValueError(f"substeps must be an int >= 1, got {substeps!r}")
+    substeps = _v.integer("substeps", substeps, low=1, high=1_000_000)
     step = METHODS[method]
+    _check_field_state(field, h0)
     if x is not None:
+        if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[0] != h0.shape[0]:
+            raise ValueError(f"x must be a tensor of shape ({h0.shape[0]}, T, D), got "
+                             f"{getattr(x, 'shape', type(x).__name__)}")
         n_steps = x.shape[1]
         drives = field.drive(x)
     else:
-        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
-            raise ValueError(f"n_steps must be an int >= 1 when x is None, got {n_steps!r}")
+        try:
+            n_steps = _v.integer("n_steps", n_steps, low=1)
+        except ValueError as exc:
+            raise type(exc)(f"{exc} (n_steps is required when x is None)") from None
         drives = None
     batch = h0.shape[0]
     lengths = check_lengths(lengths, batch, n_steps, h0.device)
@@ -197,6 +215,15 @@ def odeint(field, h0: torch.Tensor, t: torch.Tensor, *, x: torch.Tensor | None =
     input_dt = _check_positive("input_dt", input_dt)
     if not isinstance(t, torch.Tensor) or t.dim() != 1 or t.numel() < 2:
         raise ValueError("t must be a 1-D tensor of at least 2 increasing times")
+    if not bool(torch.isfinite(t).all()) or not bool((t[1:] > t[:-1]).all()):
+        raise ValueError("t must be a 1-D tensor of at least 2 increasing times (finite)")
+    _check_field_state(field, h0)
+    rtol = _v.real("rtol", rtol, low=0.0, low_open=True)
+    atol = _v.real("atol", atol, low=0.0, low_open=True)
+    _v.flag("adjoint", adjoint)
+    if not isinstance(method, str):
+        raise _v.ParameterTypeError(f"method must be a torchdiffeq method name (str), got "
+                                    f"{type(method).__name__}")
     func = _InputODE(field, x, input_dt, float(t[0]))
     state0 = field.initial_state(h0)
     solver = torchdiffeq.odeint_adjoint if adjoint else torchdiffeq.odeint

@@ -46,6 +46,7 @@ input still raises ValueError/TypeError, and a solver that fails to converge sti
 ``dmft.ConvergenceError``.
 """
 
+from ._checks import StepSizeWarning as StepSizeWarning
 from ._disorder import disorder_mean as disorder_mean
 from ._integrate import Trajectory as Trajectory
 from ._integrate import integrate as integrate

@@ -23,8 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
+from dmft import _validate as _v
 from dmft.results import short_repr
 
+from . import _checks
 from ._network import Network, _alloc_work, _phi_block
 
 __all__ = ["Trajectory", "integrate", "integrate_batch", "random_state", "METHODS"]
@@ -54,7 +56,9 @@ class Trajectory:
     n_steps : int or ndarray of int
         Steps completed (transient included).
     converged : bool
-        True when no run diverged.
+        True when no run diverged and dt is within the stability estimate of the method
+        (:mod:`simulate._checks`; otherwise ``message`` says why, and a StepSizeWarning is
+        issued).
     residual : float
         Largest rms |f(h_final)| (0 at a fixed point; a diagnostic, not a tolerance).
     n_iter : int
@@ -79,8 +83,10 @@ class Trajectory:
 
 def random_state(n: int, *, seed: int | np.random.Generator, std: float = 1.0) -> np.ndarray:
     """h ~ N(0, std^2 I), shape (n,), from an explicit seed."""
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    return std * rng.standard_normal(int(n))
+    n = _v.integer("n", n, low=1)
+    std = _v.real("std", std, low=0.0)
+    _v.check_memory(8.0 * n, f"a random state of n = {n}")
+    return std * _v.rng("seed", seed).standard_normal(n)
 
 
 # --------------------------------------------------------------------------- kernels
@@ -132,17 +138,20 @@ def _state_ok(Z, bound2):
 
 
 @njit(cache=True)
-def _integrate_one(h0, n_transient, n_steps, dt, method, record_every, noise_amp, seed, bound,
-                   r, p, rec, final):
-    """Integrate realization r from h0; writes rec[m] = h(m * record_every * dt) and final.
+def _integrate_span(first, last, total, n_transient, dt, method, record_every, noise_amp, seed,
+                    bound, r, p, rec, m, final):
+    """Steps ``first`` ... ``last - 1`` of a run of ``total`` steps, from the state ``final``.
 
-    All buffers are allocated once here; the time loop allocates nothing.
-    Returns (steps done, 1 if diverged else 0, number of records written).
+    ``final`` is the state (the last finite one: it is updated after every step that stays
+    within the bound); ``rec[m] = h(m * record_every * dt)`` for the records of this span, and
+    after the run's last step the final state is recorded too.  The noise stream is seeded
+    with ``seed`` at the span's start.  Buffers are allocated once per span; the time loop
+    allocates nothing.  Returns (steps done in the run, 1 if diverged else 0, records written).
     """
-    n = h0.shape[0]
+    n = final.shape[0]
     Z = np.empty((n, 1))
     for i in range(n):
-        Z[i, 0] = h0[i]
+        Z[i, 0] = final[i]
     k1 = np.empty((n, 1))
     k2 = np.empty((n, 1))
     tmp = np.empty((n, 1))
@@ -151,9 +160,7 @@ def _integrate_one(h0, n_transient, n_steps, dt, method, record_every, noise_amp
         np.random.seed(seed)
     bound2 = bound * bound
     n_rec = rec.shape[0]
-    m = 0
-    total = n_transient + n_steps
-    for step in range(total):
+    for step in range(first, last):
         if step >= n_transient and (step - n_transient) % record_every == 0 and m < n_rec:
             for i in range(n):
                 rec[m, i] = Z[i, 0]
@@ -166,23 +173,26 @@ def _integrate_one(h0, n_transient, n_steps, dt, method, record_every, noise_amp
             return step + 1, 1, m
         for i in range(n):
             final[i] = Z[i, 0]
-    if m < n_rec:
+    if last == total and m < n_rec:
         for i in range(n):
             rec[m, i] = Z[i, 0]
         m += 1
-    return total, 0, m
+    return last, 0, m
 
 
 @njit(cache=True, parallel=True)
-def _integrate_many(h0, n_transient, n_steps, dt, method, record_every, noise_amp, seeds, bound,
-                    flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_tau, diag0, gate_diag,
-                    rec, final, done, status, n_written):
+def _integrate_many(first, last, total, n_transient, dt, method, record_every, noise_amp,
+                    seeds, bound, flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_tau,
+                    diag0, gate_diag, rec, final, done, status, n_written):
+    """:func:`_integrate_span` for every realization still running (numba ``prange``)."""
     # the parameter tuple is built inside the loop body: parfor gufuncs take no nested tuples
-    for r in prange(h0.shape[0]):
-        a, b, c = _integrate_one(h0[r], n_transient, n_steps, dt, method, record_every,
-                                 noise_amp, seeds[r], bound, r,
-                                 (flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_tau,
-                                  diag0, gate_diag), rec[r], final[r])
+    for r in prange(final.shape[0]):
+        if status[r] != 0:
+            continue
+        a, b, c = _integrate_span(first, last, total, n_transient, dt, method, record_every,
+                                  noise_amp, seeds[r], bound, r,
+                                  (flow_w, flow_b, acts, gate_w, gate_b, gated, lam, inv_tau,
+                                   diag0, gate_diag), rec[r], n_written[r], final[r])
         done[r] = a
         status[r] = b
         n_written[r] = c
@@ -190,32 +200,37 @@ def _integrate_many(h0, n_transient, n_steps, dt, method, record_every, noise_am
 
 # --------------------------------------------------------------------------- drivers
 def _check_time(t_max, dt, t_transient):
-    for name, v in (("t_max", t_max), ("dt", dt)):
-        if not np.isfinite(v) or v <= 0:
-            raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
-    if not np.isfinite(t_transient) or t_transient < 0:
-        raise ValueError(f"t_transient must be a finite number >= 0, got {t_transient!r}")
+    t_max = _v.real("t_max", t_max, low=0.0, low_open=True)
+    dt = _v.real("dt", dt, low=0.0, low_open=True)
+    t_transient = _v.real("t_transient", t_transient, low=0.0)
+    if t_max / dt > _MAX_STEPS or t_transient / dt > _MAX_STEPS:
+        raise ValueError(f"(t_max + t_transient) / dt must be at most {_MAX_STEPS:.0e} steps, got "
+                         f"t_max={t_max:g}, t_transient={t_transient:g}, dt={dt:g}")
     n_steps = int(round(t_max / dt))
     if n_steps < 1:
         raise ValueError(f"t_max / dt must be >= 1 step, got t_max={t_max}, dt={dt}")
     return n_steps, int(round(t_transient / dt))
 
 
-def _noise_seeds(noise_std, seed, count):
+#: the most steps of one run (1e12 steps would take years; a typo, not a request)
+_MAX_STEPS = 1e10
+
+
+def _noise_seeds(noise_std, seed, count, n_spans: int = 1):
+    """Noise seeds (count, n_spans): span j of run r draws from ``SeedSequence(seed).spawn(
+    count)[r]``'s word j (span 0: its first word, as before the runs were split into spans)."""
     if noise_std <= 0:
-        return np.zeros(count, dtype=np.int64)
+        return np.zeros((count, n_spans), dtype=np.int64)
     if seed is None:
         raise TypeError("seed is required when the ensemble has noise_std > 0 "
                         "(seeds are explicit in this project)")
-    ss = np.random.SeedSequence(seed)
-    return np.array([c.generate_state(1, dtype=np.uint32)[0] for c in ss.spawn(count)],
-                    dtype=np.int64)
+    ss = np.random.SeedSequence(_v.seed("seed", seed))
+    return np.array([c.generate_state(n_spans, dtype=np.uint32) for c in ss.spawn(count)],
+                    dtype=np.int64).reshape(count, n_spans)
 
 
 def _method_code(method: str) -> int:
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
-    return METHODS[method]
+    return METHODS[_v.choice("method", method, tuple(METHODS))]
 
 
 def integrate(net: Network, h0: np.ndarray, t_max: float, dt: float, *, method: str = "rk4",
@@ -259,10 +274,8 @@ def integrate(net: Network, h0: np.ndarray, t_max: float, dt: float, *, method: 
         at the last finite state (the divergence policy of :mod:`simulate`).
     """
     if not isinstance(net, Network):
-        raise TypeError(f"net must be a simulate.Network, got {type(net).__name__}")
-    h0 = np.ascontiguousarray(h0, dtype=np.float64)
-    if h0.shape != (net.n,) or not np.all(np.isfinite(h0)):
-        raise ValueError(f"h0 must be a finite array of shape ({net.n},), got {h0.shape}")
+        raise _v.ParameterTypeError(f"net must be a simulate.Network, got {type(net).__name__}")
+    h0 = np.ascontiguousarray(_v.real_array("h0", h0, shape=(net.n,)))
     if backend != "numba" or device is not None:
         from ._torch import integrate_torch
         return integrate_torch(net, h0, t_max, dt, method=method, record_every=record_every,
@@ -308,22 +321,22 @@ def integrate_batch(nets: Sequence[Network], h0: np.ndarray, t_max: float, dt: f
 
 
 def _check_batch(nets, h0, record_every, bound):
-    """Validated (nets, h0, record_every) of a batch run."""
+    """Validated (nets, h0, record_every, bound) of a batch run."""
+    if isinstance(nets, Network) or isinstance(nets, str) or not hasattr(nets, "__iter__"):
+        raise _v.ParameterTypeError("nets must be a non-empty sequence of simulate.Network, got "
+                                    f"{type(nets).__name__}")
     nets = list(nets)
     if not nets or not all(isinstance(x, Network) for x in nets):
-        raise TypeError("nets must be a non-empty sequence of simulate.Network")
+        raise _v.ParameterTypeError("nets must be a non-empty sequence of simulate.Network")
     ens, n = nets[0].ensemble, nets[0].n
     if any(x.ensemble != ens or x.n != n for x in nets):
         raise ValueError("nets must all come from the same ensemble at the same n")
-    h0 = np.ascontiguousarray(h0, dtype=np.float64)
-    if h0.shape != (len(nets), n) or not np.all(np.isfinite(h0)):
-        raise ValueError(f"h0 must be a finite array of shape ({len(nets)}, {n}), "
-                         f"got {h0.shape}")
-    if isinstance(record_every, bool) or int(record_every) != record_every or record_every < 1:
-        raise ValueError(f"record_every must be an int >= 1, got {record_every!r}")
-    if not bound > 0:
-        raise ValueError(f"bound must be > 0, got {bound!r}")
-    return nets, h0, int(record_every)
+    h0 = np.ascontiguousarray(_v.real_array("h0", h0, shape=(len(nets), n)))
+    if isinstance(record_every, float | np.floating) and float(record_every).is_integer():
+        record_every = int(record_every)          # 2.0 was accepted before: still is
+    record_every = _v.integer("record_every", record_every, low=1)
+    bound = _v.real("bound", bound, low=0.0, low_open=True)
+    return nets, h0, record_every, bound
 
 
 def _stacked_params(nets):
@@ -343,26 +356,45 @@ def _stacked_params(nets):
 
 def _run_batch(nets, h0, t_max, dt, *, method, record_every, record, t_transient, seed, bound,
                parallel):
-    """:func:`integrate_batch`; also returns the number of records each run wrote."""
-    nets, h0, record_every = _check_batch(nets, h0, record_every, bound)
+    """:func:`integrate_batch`; also returns the number of records each run wrote.
+
+    The run is split into spans of :func:`simulate._checks.span_steps` steps (one compiled
+    call each, so that Ctrl-C stops it within a fraction of a second); span j of run r seeds
+    its noise with word j of the run's seed sequence, so the numbers depend on the seed and the
+    problem only (not on threads or timing).
+    """
+    nets, h0, record_every, bound = _check_batch(nets, h0, record_every, bound)
+    record = _v.flag("record", record)
+    parallel = _v.flag("parallel", parallel)
     R, n = h0.shape
     n_steps, n_tr = _check_time(t_max, dt, t_transient)
+    dt = float(dt)
     code = _method_code(method)
     n_rec = n_steps // record_every + 1 if record else 0
+    _v.check_memory(8.0 * R * (n_rec + 8) * n, f"the records of {R} run(s) ({n_rec} x N = {n})")
+    unstable = _checks.step_problem(nets[0].ensemble, dt, method)
     rec = np.zeros((R, n_rec, n)) if record else np.zeros((R, 0, n))
     final = h0.copy()
     p = _stacked_params(nets)
+    total = n_tr + n_steps
+    span = _checks.span_steps(R * (4 if code == 1 else 1) * (nets[0].ensemble.n_weights(n) + n))
+    starts = list(range(0, total, span))
     noise_amp = float(nets[0].noise_std * np.sqrt(dt / nets[0].tau))
-    seeds = _noise_seeds(nets[0].noise_std, seed, R)
+    seeds = _noise_seeds(nets[0].noise_std, seed, R, len(starts))
     done, status, written = (np.zeros(R, dtype=np.int64) for _ in range(3))
-    if parallel and R > 1:
-        _integrate_many(h0, n_tr, n_steps, float(dt), code, record_every, noise_amp, seeds,
-                        float(bound), *p, rec, final, done, status, written)
-    else:
-        for r in range(R):
-            done[r], status[r], written[r] = _integrate_one(
-                h0[r], n_tr, n_steps, float(dt), code, record_every, noise_amp, seeds[r],
-                float(bound), r, p, rec[r], final[r])
+    for j, first in enumerate(starts):
+        last = min(first + span, total)
+        if parallel and R > 1:
+            _integrate_many(first, last, total, n_tr, dt, code, record_every, noise_amp,
+                            np.ascontiguousarray(seeds[:, j]), float(bound), *p, rec, final,
+                            done, status, written)
+        else:
+            for r in np.flatnonzero(status == 0):
+                done[r], status[r], written[r] = _integrate_span(
+                    first, last, total, n_tr, dt, code, record_every, noise_amp,
+                    int(seeds[r, j]), float(bound), r, p, rec[r], int(written[r]), final[r])
+        if status.all():
+            break
     diverged = status.astype(bool)
     if record:
         for r in np.flatnonzero(diverged):  # hold the last finite record instead of zeros
@@ -376,11 +408,13 @@ def _run_batch(nets, h0, t_max, dt, *, method, record_every, record, t_transient
     t = np.arange(n_rec) * record_every * dt if record else np.zeros(0)
     diverged_at = np.where(diverged, done * dt, np.inf)
     reason = _divergence_reason(diverged, diverged_at, bound)
-    msg = reason or f"integrated {R} run(s) for {n_tr + n_steps} steps of dt={dt:g} ({method})"
+    msg = reason or f"integrated {R} run(s) for {total} steps of dt={dt:g} ({method})"
+    if unstable:
+        msg += ("; " if reason else "; NOT CONVERGED: ") + unstable
     out = Trajectory(t=t, h=rec if record else None, final=final, diverged=diverged,
                      diverged_at=diverged_at, reason=reason, n_steps=done,
-                     converged=not diverged.any(), residual=resid, n_iter=int(done.sum()),
-                     message=msg)
+                     converged=not diverged.any() and not unstable, residual=resid,
+                     n_iter=int(done.sum()), message=msg)
     return out, written
 
 

@@ -33,11 +33,15 @@ all N exponents in continuous time, Liouville's formula), and block standard err
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 
 import numpy as np
 from numba import njit
 
+from dmft import _validate as _v
+
+from . import _checks
 from ._integrate import _method_code, _state_ok, _step
 from ._network import Network, _alloc_work, _phi_block, _trace_jacobian
 from ._qr import (
@@ -51,6 +55,9 @@ from ._qr import (
     kaplan_yorke,
     run_qr,
 )
+
+#: wall time of one compiled call of the spectrum loop: Ctrl-C is seen between calls
+_CALL_SECONDS = 0.25
 
 __all__ = ["LyapunovResult", "TwoTrajectoryResult", "lyapunov_spectrum", "lyapunov_spectrum_ode",
            "lyapunov_max_two", "kaplan_yorke", "NetworkStepper", "OdeStepper"]
@@ -69,30 +76,70 @@ def _orthonormal_frame(A):
     return np.linalg.qr(A)[0]
 
 
+#: the largest |log R_jj| wanted over one QR interval: the tangent vectors then keep their
+#: relative scales within e^(2 x 7) ~ 1e6 (orthogonality lost to ~1e-10), far from under- or
+#: overflow; longer intervals are cut into sub-intervals with a QR each (module docstring)
+_LOG_GROWTH_MAX = 7.0
+
+#: status codes of the chunk kernels
+_OK, _DIVERGED, _TANGENT_NONFINITE = 0, 1, 2
+
+
 @njit(cache=True)
 def _reorthonormalize(Z, logsum, accumulate):
-    """QR of the tangent block Z[:, 1:]; Z[:, 1:] <- Q diag(sign R_jj); logsum += log|R_jj|."""
+    """QR of the tangent block Z[:, 1:]; Z[:, 1:] <- Q diag(sign R_jj); logsum += log|R_jj|.
+
+    Returns max_j |log|R_jj|| (the growth over the interval, which sets the next QR interval),
+    or -1 when the tangent block is not finite (nothing is changed then).  A zero R_jj adds
+    log 0 = -inf: never a clamped value.
+    """
     n, c = Z.shape
+    for i in range(n):
+        for j in range(1, c):
+            if not np.isfinite(Z[i, j]):
+                return -1.0
     V = np.ascontiguousarray(Z[:, 1:])
     Q, R = np.linalg.qr(V)
+    growth = 0.0
     for j in range(c - 1):
         rjj = R[j, j]
         sgn = 1.0 if rjj >= 0.0 else -1.0
+        lr = math.log(abs(rjj)) if rjj != 0.0 else -np.inf
+        growth = max(growth, abs(lr))
         if accumulate:
-            logsum[j] += math.log(abs(rjj)) if rjj != 0.0 else -745.0
+            logsum[j] += lr
         for i in range(n):
             Z[i, j + 1] = sgn * Q[i, j]
+    return growth
+
+
+@njit(cache=True)
+def _next_sub(sub, growth, steps_per_ons):
+    """The next QR sub-interval (steps) from the growth of the last one."""
+    if growth > _LOG_GROWTH_MAX:
+        return max(1, int(sub * _LOG_GROWTH_MAX / growth))
+    if growth < 0.25 * _LOG_GROWTH_MAX:
+        return min(steps_per_ons, 2 * sub)
+    return sub
 
 
 @njit(cache=True)
 def _lyap_chunk(Z, n_ons, steps_per_ons, dt, method, accumulate, noise_amp, seed, bound, r, p,
-                trace_mode, logsum, trace_acc, k1, k2, tmp, work, xt, yt, hbuf):
+                trace_mode, logsum, trace_acc, k1, k2, tmp, work, xt, yt, hbuf, lbuf, qr_sub):
     """Propagate Z = [h | Q] over n_ons re-orthonormalization intervals (whole loop in numba).
 
     ``k1, k2, tmp`` (shape of Z) and ``work, xt, yt`` (:func:`_alloc_work`) are preallocated by
-    the caller: the step loop allocates nothing. Returns (intervals completed, steps taken):
-    fewer than n_ons intervals when the state diverged, the steps then counting the one that
-    left the bound.
+    the caller: the step loop allocates nothing. Returns (intervals completed, steps taken,
+    status): fewer than n_ons intervals when the state diverged (status 1; the steps then
+    counting the one that left the bound) or the tangent block became non-finite (status 2).
+
+    The tangents are re-orthonormalized at the end of every interval and, within it, every
+    ``qr_sub[0]`` steps, a sub-interval adapted from the growth of the previous one
+    (:func:`_next_sub`): however long ``t_ons``, log|R_jj| stays within the range where the
+    tangents neither under- nor overflow, so no exponent is ever clamped (the sums over the
+    sub-intervals, gathered in ``lbuf``, are added to ``logsum`` when the interval completes,
+    so that ``logsum`` always covers whole intervals).  ``seed`` >= 0 seeds the noise; -1 continues
+    the current stream (a run split into several calls draws the same numbers).
 
     Trace bookkeeping (only when ``accumulate``), ``tr_n`` = tr J at the start of step n (free
     from the first stage for a one-layer flow, :func:`_trace_jacobian` otherwise):
@@ -102,11 +149,14 @@ def _lyap_chunk(Z, n_ons, steps_per_ons, dt, method, accumulate, noise_amp, seed
     interval (weight t_ons); 0 never.
     """
     n, c = Z.shape
-    if noise_amp > 0.0:
+    if noise_amp > 0.0 and seed >= 0:
         np.random.seed(seed)
     bound2 = bound * bound
     one_layer = len(p[0]) == 1
     for o in range(n_ons):
+        since = 0
+        for j in range(lbuf.shape[0]):
+            lbuf[j] = 0.0
         for s in range(steps_per_ons):
             want = accumulate and (trace_mode == 2 or (trace_mode == 1 and s == 0))
             tr_pre = 0.0
@@ -131,15 +181,33 @@ def _lyap_chunk(Z, n_ons, steps_per_ons, dt, method, accumulate, noise_amp, seed
                 for i in range(n):
                     Z[i, 0] += noise_amp * np.random.standard_normal()
             if not _state_ok(Z, bound2):
-                return o, o * steps_per_ons + s + 1
+                return o, o * steps_per_ons + s + 1, _DIVERGED
+            since += 1
+            if c > 1 and since >= qr_sub[0] and s < steps_per_ons - 1:
+                growth = _reorthonormalize(Z, lbuf, accumulate)
+                if growth < 0.0:
+                    return o, o * steps_per_ons + s + 1, _TANGENT_NONFINITE
+                qr_sub[0] = _next_sub(qr_sub[0], growth, steps_per_ons)
+                since = 0
         if c > 1:
-            _reorthonormalize(Z, logsum, accumulate)
-    return n_ons, n_ons * steps_per_ons
+            growth = _reorthonormalize(Z, lbuf, accumulate)
+            if growth < 0.0:
+                return o, (o + 1) * steps_per_ons, _TANGENT_NONFINITE
+            qr_sub[0] = _next_sub(qr_sub[0], growth, steps_per_ons)
+            if accumulate:
+                for j in range(c - 1):
+                    logsum[j] += lbuf[j]
+    return n_ons, n_ons * steps_per_ons, _OK
 
 
 @njit(cache=True)
-def _two_traj_chunk(Z1, Z2, n_ons, steps_per_ons, dt, method, d0, bound, r, p, acc):
-    """Two nearby trajectories renormalized to distance d0 every interval; acc[0] += log(d/d0)."""
+def _two_traj_chunk(Z1, Z2, n_ons, steps_per_ons, dt, method, d0, bound, r, p, acc, measure):
+    """Two nearby trajectories renormalized to distance d0 every interval; acc[0] += log(d/d0).
+
+    Returns the intervals completed (fewer when a state left the bound), or -(o + 1) when the
+    distance after interval o was exactly 0 (the copies merged to rounding: no clamped log).
+    With ``measure`` False only Z1 is integrated (the transient).
+    """
     n = Z1.shape[0]
     k1 = np.empty((n, 1))
     k2 = np.empty((n, 1))
@@ -149,27 +217,47 @@ def _two_traj_chunk(Z1, Z2, n_ons, steps_per_ons, dt, method, d0, bound, r, p, a
     for o in range(n_ons):
         for _ in range(steps_per_ons):
             _step(Z1, method, dt, r, p, k1, k2, tmp, work, xt, yt)
-            _step(Z2, method, dt, r, p, k1, k2, tmp, work, xt, yt)
-        if not (_state_ok(Z1, bound2) and _state_ok(Z2, bound2)):
+            if measure:
+                _step(Z2, method, dt, r, p, k1, k2, tmp, work, xt, yt)
+        if not (_state_ok(Z1, bound2) and (not measure or _state_ok(Z2, bound2))):
             return o
+        if not measure:
+            continue
         d = 0.0
         for i in range(n):
             e = Z2[i, 0] - Z1[i, 0]
             d += e * e
         d = math.sqrt(d)
         if d == 0.0:
-            d = 1e-300
+            return -(o + 1)
         acc[0] += math.log(d / d0)
         for i in range(n):
             Z2[i, 0] = Z1[i, 0] + (Z2[i, 0] - Z1[i, 0]) * (d0 / d)
     return n_ons
 
 
+def _two_traj(Z1, Z2, n, steps, dt, code, d0, bound, p, acc, measure) -> tuple[int, bool]:
+    """:func:`_two_traj_chunk` in calls of about ``_CALL_SECONDS`` (Ctrl-C between them);
+    returns (intervals completed, merged)."""
+    total, per = 0, 1
+    while total < n:
+        m = min(n - total, per)
+        t0 = time.perf_counter()
+        done = _two_traj_chunk(Z1, Z2, m, steps, dt, code, d0, bound, 0, p, acc, measure)
+        if done < 0:
+            return total - done - 1, True
+        total += done
+        if done < m:
+            return total, False
+        per = max(1, min(4 * m, int(m * _CALL_SECONDS / max(time.perf_counter() - t0, 1e-6))))
+    return total, False
+
+
 # --------------------------------------------------------------------------- network stepper
 def _buffers(p, Z):
     """Preallocated work arrays of :func:`_lyap_chunk` for the block Z."""
     return (np.empty_like(Z), np.empty_like(Z), np.empty_like(Z), *_alloc_work(p, Z.shape[1]),
-            np.empty(Z.shape[0]))
+            np.empty(Z.shape[0]), np.zeros(max(Z.shape[1] - 1, 1)))
 
 
 def _trace_at(h, p):
@@ -203,14 +291,36 @@ class NetworkStepper:
         self.tr_acc = np.zeros(4)
         self.n_iter = 0
         self.Z = self.bufs = self.observation_start = None
+        self.failure = ""
+        # the QR sub-interval (steps): at first once per unit time, at most once per t_ons
+        self.qr_sub = np.array([min(sched.steps, max(1, int(round(1.0 / sched.dt))))],
+                               dtype=np.int64)
+        self._per_call = 1
 
     def _chunk(self, Z, n, accumulate, trace_mode, logsum, bufs) -> int:
+        """n intervals in compiled calls of about ``_CALL_SECONDS`` each (Ctrl-C is handled
+        between them); the noise is seeded once per chunk, so the split changes no number."""
         s = self.sched
-        done, steps = _lyap_chunk(Z, n, s.steps, float(s.dt), s.code, accumulate,
-                                  self.noise_amp, next(self._seeds), self.bound, 0, self.p,
-                                  trace_mode, logsum, self.tr_acc, *bufs)
-        self.n_iter += steps
-        return done
+        seed = next(self._seeds)
+        total = 0
+        while total < n:
+            m = min(n - total, self._per_call)
+            t0 = time.perf_counter()
+            done, steps, status = _lyap_chunk(
+                Z, m, s.steps, float(s.dt), s.code, accumulate, self.noise_amp,
+                seed if total == 0 else -1, self.bound, 0, self.p, trace_mode, logsum,
+                self.tr_acc, *bufs, self.qr_sub)
+            elapsed = time.perf_counter() - t0
+            self.n_iter += steps
+            total += done
+            if status == _TANGENT_NONFINITE:
+                self.failure = ("the tangent vectors became non-finite while the state stayed "
+                                "bounded (a growth beyond float64 within one step: dt too large "
+                                "for this network)")
+            if done < m:
+                return total
+            self._per_call = max(1, min(4 * m, int(m * _CALL_SECONDS / max(elapsed, 1e-6))))
+        return total
 
     def transient(self, n: int) -> int:
         Zs = np.array(self.h0.reshape(-1, 1), order="C")  # a copy: the caller's h0 is kept
@@ -254,12 +364,28 @@ class OdeStepper:
         self.rhs, self.jac, self.x, self.Y, self.sched = rhs, jac, x, Y, sched
         self.n_iter = 0
         self.tr_sum = 0.0
+        self.failure = ""
+        n = x.shape[0]
+        f0, j0 = self._f(x), self._J(x)
+        if f0.shape != (n,):
+            raise ValueError(f"rhs(x0) must return an array of shape ({n},), got {f0.shape}")
+        if j0.shape != (n, n):
+            raise ValueError(f"jac(x0) must return an array of shape ({n}, {n}), got {j0.shape}")
 
     def _f(self, v):
         return np.asarray(self.rhs(v), dtype=np.float64)
 
     def _J(self, v):
         return np.asarray(self.jac(v), dtype=np.float64)
+
+    def _qr(self):
+        """QR of the tangents, or None (``failure`` set) when they are not finite."""
+        if not np.all(np.isfinite(self.Y)):
+            self.failure = ("the tangent vectors became non-finite while the state stayed "
+                            "finite (growth beyond float64 within one interval: shorten t_ons "
+                            "or dt)")
+            return None
+        return np.linalg.qr(self.Y)
 
     def _step(self, x, Y, with_tangent):
         dt, f, J = self.sched.dt, self._f, self._J
@@ -303,17 +429,24 @@ class OdeStepper:
         for i in range(n):
             if not self._interval(True, False):
                 return i
-            self.Y, _ = np.linalg.qr(self.Y)
+            qr = self._qr()
+            if qr is None:
+                return i
+            self.Y = qr[0]
         return n
 
     def observe(self, n: int, logsum: np.ndarray) -> int:
         for i in range(n):
             if not self._interval(True, True):
                 return i
-            Q, R = np.linalg.qr(self.Y)
+            qr = self._qr()
+            if qr is None:
+                return i
+            Q, R = qr
             d = np.diag(R)
-            logsum += np.log(np.abs(d))
-            self.Y = Q * np.sign(d)
+            with np.errstate(divide="ignore"):
+                logsum += np.log(np.abs(d))      # log 0 = -inf: never clamped
+            self.Y = Q * np.where(d < 0, -1.0, 1.0)
         return n
 
     def mean_trace(self, T: float, diverged: bool) -> float | None:
@@ -340,11 +473,8 @@ def _trace_mode(trace: str, one_layer: bool, k: int) -> int:
 
 def _start_state(h0, n, rng):
     if h0 is None:
-        h0 = rng.standard_normal(n)
-    h0 = np.asarray(h0, dtype=np.float64)
-    if h0.shape != (n,) or not np.all(np.isfinite(h0)):
-        raise ValueError(f"h0 must be a finite array of shape ({n},), got {h0.shape}")
-    return h0
+        return rng.standard_normal(n)
+    return _v.real_array("h0", h0, shape=(n,))
 
 
 def _message(sched: QRSchedule, T: float, run) -> str:
@@ -357,14 +487,14 @@ def _message(sched: QRSchedule, T: float, run) -> str:
                   else "")
 
 
-def _result(run, sched, stepper, *, two=None, noise=False) -> LyapunovResult:
+def _result(run, sched, stepper, *, two=None, noise=False, unstable="") -> LyapunovResult:
     """:func:`simulate._qr.assemble` with the stepper's trace, state, step count and reason."""
     T = run.observed * sched.t_ons
     diverged_at = stepper.n_iter * sched.dt if run.diverged else math.inf
     return assemble(run, sched, mean_trace=stepper.mean_trace(T, run.diverged), two=two,
                     final=stepper.final_state, n_iter=stepper.n_iter,
                     message=_message(sched, T, run), elapsed=elapsed_since(run), noise=noise,
-                    diverged_at=diverged_at,
+                    diverged_at=diverged_at, unstable=unstable,
                     reason=stepper.reason(run.stage, diverged_at) if run.diverged else "")
 
 
@@ -432,11 +562,20 @@ def lyapunov_spectrum(net: Network, k: int | None = None, *, t_max: float = 100.
         accumulated.
     """
     if not isinstance(net, Network):
-        raise TypeError(f"net must be a simulate.Network, got {type(net).__name__}")
+        raise _v.ParameterTypeError(f"net must be a simulate.Network, got {type(net).__name__}")
     n = net.n
     sched = QRSchedule.create(n if k is None else k, n, method, t_max, dt, t_ons, t_transient,
                               t_transient_tangent)
     trace_mode = _trace_mode(trace, net.depth == 1, sched.k)
+    seed = _v.seed("seed", seed)
+    n_history = _v.integer("n_history", n_history, low=1, high=100_000)
+    bound = _v.real("bound", bound, low=0.0, low_open=True)
+    two_trajectory = _v.flag("two_trajectory", two_trajectory)
+    progress = _v.flag("progress", progress)
+    # Z = [h | Q] and its RK4 buffers, the initial frame and its random draw: (N, k + 1) each
+    _v.check_memory(8.0 * 7 * n * (sched.k + 1) + 8.0 * net.ensemble.n_weights(n),
+                    f"a spectrum of k = {sched.k} exponents at N = {n}")
+    unstable = _checks.step_problem(net.ensemble, sched.dt, method) if method == "rk4" else ""
     rng = np.random.default_rng(seed)
     h0 = _start_state(h0, n, rng)
     q0 = _orthonormal_frame(rng.standard_normal((n, sched.k)))
@@ -453,7 +592,7 @@ def lyapunov_spectrum(net: Network, k: int | None = None, *, t_max: float = 100.
         two = lyapunov_max_two(net, t_max=t_max, dt=dt, method=method, t_ons=sched.t_ons,
                                t_transient=0.0, h0=stepper.observation_start, seed=seed,
                                bound=bound).lambda_max
-    return _result(run, sched, stepper, two=two, noise=net.noise_std > 0)
+    return _result(run, sched, stepper, two=two, noise=net.noise_std > 0, unstable=unstable)
 
 
 def lyapunov_max_two(net: Network, *, t_max: float = 100.0, dt: float = 0.1,
@@ -467,30 +606,31 @@ def lyapunov_max_two(net: Network, *, t_max: float = 100.0, dt: float = 0.1,
     Returns a :class:`TwoTrajectoryResult` (``float(result)`` is lambda_max); a state that
     leaves ``bound`` is flagged there (divergence policy of :mod:`simulate`), not raised.
     """
+    if not isinstance(net, Network):
+        raise _v.ParameterTypeError(f"net must be a simulate.Network, got {type(net).__name__}")
     if net.noise_std > 0:
         raise ValueError("lyapunov_max_two needs noise_std = 0 (use lyapunov_spectrum)")
     code = _method_code(method)
     t_ons, steps, n_ons = check_interval(t_max, dt, t_ons)
     n_tr = interval_count(t_transient, t_ons, "t_transient")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_v.seed("seed", seed))
     n = net.n
-    h = rng.standard_normal(n) if h0 is None else np.asarray(h0, dtype=np.float64)
-    d0 = 1e-8 * math.sqrt(n) if d0 is None else float(d0)
-    args = (net.kernel_args(),)
+    h = _start_state(h0, n, rng)
+    bound = _v.real("bound", bound, low=0.0, low_open=True)
+    d0 = 1e-8 * math.sqrt(n) if d0 is None else _v.real("d0", d0, low=0.0, low_open=True)
+    p = net.kernel_args()
     Z1 = np.ascontiguousarray(h.reshape(n, 1)).copy()
     acc = np.zeros(1)
-    done_tr = n_tr
+    done_tr, done, merged = 0, 0, False
     if n_tr:
-        done_tr = _two_traj_chunk(Z1, Z1.copy(), n_tr, steps, float(dt), code, d0, float(bound),
-                                  0, *args, acc)
-    done = 0
+        done_tr, _ = _two_traj(Z1, Z1, n_tr, steps, float(dt), code, d0, bound, p, acc, False)
     if done_tr == n_tr:
         e = rng.standard_normal(n)
         Z2 = Z1 + (d0 / np.linalg.norm(e)) * e.reshape(n, 1)
         acc[0] = 0.0
-        done = _two_traj_chunk(Z1, Z2, n_ons, steps, float(dt), code, d0, float(bound), 0,
-                               *args, acc)
-    diverged = done < n_ons
+        done, merged = _two_traj(Z1, Z2, n_ons, steps, float(dt), code, d0, bound, p, acc,
+                                 True)
+    diverged = done < n_ons and not merged
     T = done * t_ons
     diverged_at = (done_tr + done + 1) * t_ons if diverged else math.inf
     reason = ""
@@ -498,11 +638,17 @@ def lyapunov_max_two(net: Network, *, t_max: float = 100.0, dt: float = 0.1,
         stage = "the transient" if done_tr < n_tr else "the observation"
         reason = (f"the state diverged (non-finite or rms(h) > bound = {bound:g}) during {stage}"
                   f", detected at t = {diverged_at:g}; lower the gain or dt")
+    message = reason or f"two trajectories at distance {d0:.3g} over T={T:g} ({method})"
+    if merged:
+        message = (f"NOT CONVERGED: the two trajectories merged to rounding after {done} "
+                   f"intervals (the distance contracted below float64's resolution of the state "
+                   f"within one t_ons = {t_ons:g}: use a shorter t_ons); lambda_max covers the "
+                   "intervals before")
     return TwoTrajectoryResult(
-        lambda_max=float(acc[0] / T) if done else math.inf, t_max=float(T), dt=float(dt),
-        t_ons=t_ons, diverged=diverged, diverged_at=diverged_at, reason=reason,
-        converged=not diverged, n_iter=2 * (done_tr + done) * steps,
-        message=reason or f"two trajectories at distance {d0:.3g} over T={T:g} ({method})")
+        lambda_max=float(acc[0] / T) if done else (math.inf if diverged else -math.inf),
+        t_max=float(T), dt=float(dt), t_ons=t_ons, diverged=diverged, diverged_at=diverged_at,
+        reason=reason, converged=not diverged and not merged,
+        n_iter=2 * (done_tr + done) * steps, message=message)
 
 
 def lyapunov_spectrum_ode(rhs: Callable[[np.ndarray], np.ndarray],
@@ -521,10 +667,12 @@ def lyapunov_spectrum_ode(rhs: Callable[[np.ndarray], np.ndarray],
     A state that becomes non-finite (checked at the end of every t_ons interval) is flagged as
     in :func:`lyapunov_spectrum`, not raised.
     """
-    x = np.array(x0, dtype=np.float64)
-    if x.ndim != 1 or not np.all(np.isfinite(x)):
-        raise ValueError("x0 must be a finite 1-D array")
+    if not callable(rhs) or not callable(jac):
+        raise _v.ParameterTypeError("rhs and jac must be callables x -> f(x) and x -> J(x)")
+    x = _v.real_array("x0", x0, ndim=1, nonempty=True).copy()
     n = x.shape[0]
+    seed = _v.seed("seed", seed)
+    n_history = _v.integer("n_history", n_history, low=1, high=100_000)
     sched = QRSchedule.create(n if k is None else k, n, method, t_max, dt, t_ons, t_transient,
                               t_transient_tangent)
     rng = np.random.default_rng(seed)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
+from dmft import _validate as _v
 from dmft.activations import (
     SIGMOID,
     get_activation,
@@ -166,10 +167,10 @@ def sample(ens: Ensemble, n: int, *, seed: int | np.random.Generator) -> Network
     Network
     """
     if not isinstance(ens, Ensemble):
-        raise TypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer | np.random.Generator):
-        raise TypeError("seed must be an int or a numpy.random.Generator")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(int(seed))
+        raise _v.ParameterTypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
+    rng = _v.rng("seed", seed)
+    for i, layer in enumerate(ens.flow):      # before drawing: a clear error, no wasted work
+        numba_code(layer.activation, f"flow[{i}].activation")
     weights = ens.sample(n, rng)
     return from_weights(ens, weights, seed=None if isinstance(seed, np.random.Generator)
                         else int(seed))
@@ -177,6 +178,19 @@ def sample(ens: Ensemble, n: int, *, seed: int | np.random.Generator) -> Network
 
 def from_weights(ens: Ensemble, weights: Weights, *, seed: int | None = None) -> Network:
     """Wrap explicit :class:`~dmft.Weights` of ``ens`` into a :class:`Network`."""
+    if not isinstance(ens, Ensemble):
+        raise _v.ParameterTypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
+    if not isinstance(weights, Weights):
+        raise _v.ParameterTypeError(f"weights must be a dmft.Weights, got "
+                                    f"{type(weights).__name__}")
+    if len(weights.flow_weights) != ens.depth or len(weights.flow_biases) != ens.depth:
+        raise ValueError(f"weights must have {ens.depth} flow layers (the ensemble's depth), got "
+                         f"{len(weights.flow_weights)}")
+    if (ens.gate is None) != (weights.gate_weight is None):
+        raise ValueError("weights must have a gate exactly when the ensemble has one")
+    for name, arr in (("flow_weights", weights.flow_weights), ("flow_biases", weights.flow_biases)):
+        for i, a in enumerate(arr):
+            _v.real_array(f"weights.{name}[{i}]", a)
     codes = [numba_code(layer.activation, f"flow[{i}].activation")
              for i, layer in enumerate(ens.flow)]
     n = weights.n

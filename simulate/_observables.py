@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
+from dmft import _validate as _v
 from dmft.results import short_repr
 
 from ._network import Network
@@ -45,22 +46,23 @@ def autocorrelation(h: np.ndarray, max_lag: int | None = None, *, dt: float = 1.
     delta : ndarray, shape (max_lag + 1,)
         Delta(s) = mean over i and over the T - s available pairs of h_i(t) h_i(t + s).
     """
-    h = np.asarray(h, dtype=np.float64)
+    try:
+        h = _v.real_array("h", h, ndim=(2, 3), nonempty=True)
+    except ValueError as exc:
+        if "finite" in str(exc):
+            raise ValueError("h must be finite (a diverged run has no autocorrelation)") from None
+        raise
     if h.ndim == 2:
         h = h[None]
-    if h.ndim != 3:
-        raise ValueError(f"h must have shape (T, N) or (R, T, N), got {h.shape}")
-    if not np.all(np.isfinite(h)):
-        raise ValueError("h must be finite (a diverged run has no autocorrelation)")
     T = h.shape[1]
-    if max_lag is None:
-        max_lag = T // 2
-    if not 0 <= int(max_lag) < T:
-        raise ValueError(f"max_lag must be in [0, {T - 1}], got {max_lag}")
-    max_lag = int(max_lag)
+    max_lag = T // 2 if max_lag is None else _v.integer("max_lag", max_lag, low=0, high=T - 1)
+    _v.real("dt", dt, low=0.0, low_open=True)
+    centered = _v.flag("centered", centered)
+    nfft = 1 << int(np.ceil(np.log2(2 * T)))
+    _v.check_memory(8.0 * 3 * nfft * h.shape[2], f"the autocorrelation FFT of {nfft} x "
+                    f"{h.shape[2]} samples")
     if centered:
         h = h - h.mean(axis=1, keepdims=True)
-    nfft = 1 << int(np.ceil(np.log2(2 * T)))
     acc = np.zeros(max_lag + 1)
     for r in range(h.shape[0]):
         spec = np.fft.rfft(h[r], n=nfft, axis=0)
@@ -72,20 +74,26 @@ def autocorrelation(h: np.ndarray, max_lag: int | None = None, *, dt: float = 1.
 
 def population_variance(h: np.ndarray) -> float:
     """Delta_0 = < (1/N) sum_i h_i(t)^2 >_t over a recorded trajectory (T, N) or (R, T, N)."""
-    h = np.asarray(h, dtype=np.float64)
-    if h.ndim not in (2, 3) or not np.all(np.isfinite(h)):
-        raise ValueError("h must be a finite array of shape (T, N) or (R, T, N)")
+    h = _v.real_array("h (a finite array of shape (T, N) or (R, T, N))", h, ndim=(2, 3),
+                      nonempty=True)
     return float(np.mean(h * h))
 
 
 def jacobian(net: Network, h: np.ndarray) -> np.ndarray:
     """J(h) = (1/tau)[diag(G)(-lam I + J_F) + diag(G(1-G) r) W_z], shape (N, N)."""
+    _check_net(net)
+    _v.check_memory(8.0 * 4 * net.n * net.n, f"a dense Jacobian at N = {net.n}")
     return net.jacobian(h)
+
+
+def _check_net(net) -> None:
+    if not isinstance(net, Network):
+        raise _v.ParameterTypeError(f"net must be a simulate.Network, got {type(net).__name__}")
 
 
 def jacobian_eigenvalues(net: Network, h: np.ndarray) -> np.ndarray:
     """Eigenvalues of J(h), sorted by decreasing real part."""
-    ev = np.linalg.eigvals(net.jacobian(h))
+    ev = np.linalg.eigvals(jacobian(net, h))
     return ev[np.argsort(-ev.real, kind="stable")]
 
 
@@ -129,9 +137,11 @@ def find_fixed_point(net: Network, h0: np.ndarray, *, tol: float = 1e-10,
     :meth:`Network.jacobian`). ``converged`` is rms|f| <= tol; otherwise the slow point found is
     returned with ``converged=False`` (a slow point is a result, not an error).
     """
-    h0 = np.asarray(h0, dtype=np.float64)
-    if h0.shape != (net.n,) or not np.all(np.isfinite(h0)):
-        raise ValueError(f"h0 must be a finite array of shape ({net.n},)")
+    _check_net(net)
+    h0 = _v.real_array("h0", h0, shape=(net.n,))
+    tol = _v.real("tol", tol, low=0.0, low_open=True)
+    max_iter = _v.integer("max_iter", max_iter, low=1)
+    _v.check_memory(8.0 * 6 * net.n * net.n, f"a fixed-point search at N = {net.n}")
     sol = optimize.least_squares(net.rhs, h0, jac=net.jacobian, method="trf", xtol=1e-15,
                                  ftol=1e-15, gtol=1e-15, max_nfev=max_iter)
     f = net.rhs(sol.x)

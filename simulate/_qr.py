@@ -34,6 +34,7 @@ from typing import Protocol
 
 import numpy as np
 
+from dmft import _validate as _v
 from dmft.results import Phase, short_repr
 
 from ._integrate import _method_code
@@ -87,7 +88,8 @@ class LyapunovResult:
         Why the run diverged ("" when it did not).
     converged : bool
         False when the run diverged (then the exponents cover the time before, or are +inf when
-        no observation time was accumulated).
+        no observation time was accumulated), when the tangent vectors failed, or when dt is
+        beyond the stability estimate (:mod:`simulate._checks`); ``message`` says which.
     residual : float
         Largest |lambda_j(T) - lambda_j(T/2)|: how much the estimate moved over the second half.
     n_iter : int
@@ -169,9 +171,16 @@ class TwoTrajectoryResult:
 
 
 def kaplan_yorke(exponents: np.ndarray) -> tuple[float, bool]:
-    """Kaplan-Yorke dimension of descending exponents; returns (D_KY, is_lower_bound)."""
-    lam = np.sort(np.asarray(exponents, dtype=float))[::-1]
-    cs = np.cumsum(lam)
+    """Kaplan-Yorke dimension of descending exponents; returns (D_KY, is_lower_bound).
+
+    ``exponents`` is a 1-D array of real numbers (any order); +inf (the explosive marker) and
+    -inf (a singular map) are allowed, NaN is refused.
+    """
+    lam = np.sort(_v.real_array("exponents", exponents, ndim=1, finite=False))[::-1]
+    with np.errstate(invalid="ignore"):
+        cs = np.cumsum(lam)
+    if np.isnan(cs).any():     # +inf and -inf together: the sum is undefined
+        raise ValueError("kaplan_yorke: exponents contain both +inf and -inf")
     if lam.size == 0 or cs[0] < 0:
         return 0.0, False
     nonneg = np.flatnonzero(cs >= 0)
@@ -184,9 +193,14 @@ def kaplan_yorke(exponents: np.ndarray) -> tuple[float, bool]:
 # --------------------------------------------------------------------------- schedule
 def interval_count(t, t_ons, name):
     """round(t / t_ons) for a time ``t`` >= 0 (validated, named ``name`` in errors)."""
-    if not np.isfinite(t) or t < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {t!r}")
+    t = _v.real(name, t, low=0.0)
+    if t / t_ons > _MAX_INTERVALS:
+        raise ValueError(f"{name} / t_ons must be at most {_MAX_INTERVALS:.0e}, got {t / t_ons:g}")
     return int(round(t / t_ons))
+
+
+#: the most re-orthonormalization intervals of one run (a typo, not a request, beyond)
+_MAX_INTERVALS = 1e9
 
 
 def check_interval(t_max, dt, t_ons):
@@ -194,18 +208,17 @@ def check_interval(t_max, dt, t_ons):
 
     ``t_ons=None`` is the multiple of dt nearest to 1.
     """
-    if not np.isfinite(dt) or dt <= 0:
-        raise ValueError(f"dt must be a finite number > 0, got {dt!r}")
+    dt = _v.real("dt", dt, low=0.0, low_open=True)
     if t_ons is None:
         t_ons = dt * max(1, int(round(1.0 / dt)))
-    if not np.isfinite(t_ons) or t_ons <= 0:
-        raise ValueError(f"t_ons must be a finite number > 0, got {t_ons!r}")
+    t_ons = _v.real("t_ons", t_ons, low=0.0, low_open=True)
+    if t_ons / dt > 1e9:
+        raise ValueError(f"t_ons / dt must be at most 1e9 steps, got {t_ons / dt:g}")
     steps = int(round(t_ons / dt))
     if steps < 1 or abs(steps * dt - t_ons) > 1e-9 * t_ons:
         raise ValueError(f"t_ons must be a positive multiple of dt, got t_ons={t_ons}, dt={dt}")
-    if not np.isfinite(t_max) or t_max <= 0:
-        raise ValueError(f"t_max must be a finite number > 0, got {t_max!r}")
-    n_ons = int(round(t_max / t_ons))
+    t_max = _v.real("t_max", t_max, low=0.0, low_open=True)
+    n_ons = interval_count(t_max, t_ons, "t_max")
     if n_ons < 2:
         raise ValueError(f"t_max must cover at least 2 intervals t_ons={t_ons}, got {t_max}")
     return float(t_ons), steps, n_ons
@@ -233,8 +246,7 @@ class QRSchedule:
     def create(cls, k, n, method, t_max, dt, t_ons, t_transient, t_transient_tangent):
         """Validate the shared arguments of the spectrum routines; the tangent transient
         defaults to min(t_max / 10, 50)."""
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= n:
-            raise ValueError(f"k must be an int with 1 <= k <= N = {n}, got {k!r}")
+        k = _v.integer("k", k, low=1, high=n)   # 1 <= k <= N
         code = _method_code(method)
         t_ons, steps, n_ons = check_interval(t_max, dt, t_ons)
         if t_transient_tangent is None:
@@ -272,6 +284,7 @@ class QRRun:
     stage: str | None = None
     intervals: int = 0
     start: float = 0.0
+    failure: str = ""
 
     @property
     def diverged(self) -> bool:
@@ -303,6 +316,10 @@ def run_qr(stepper: TangentStepper, sched: QRSchedule, *, n_history: int, progre
             done = fn(n)
             if bar:
                 bar.update(done)
+            if getattr(stepper, "failure", ""):
+                run.failure, run.intervals = f"{stepper.failure}, during {stage}", \
+                    run.intervals + done
+                return run
             if done < n:
                 run.stage, run.intervals = stage, run.intervals + done
                 return run
@@ -322,8 +339,12 @@ def _observe(stepper, sched, run, n_history, bar):
         if bar:
             bar.update(done)
         run.intervals += done
-        if done < size:
+        failure = getattr(stepper, "failure", "")
+        if failure:
+            run.failure = f"{failure}, during the observation"
+        elif done < size:
             run.stage = "the observation"
+        if done < size:
             if done == 0:
                 return
         run.blocks.append(logsum)
@@ -332,7 +353,7 @@ def _observe(stepper, sched, run, n_history, bar):
         running = running + logsum
         run.cum.append(running / (run.observed * sched.t_ons))
         run.hist_t.append(run.observed * sched.t_ons)
-        if run.diverged:
+        if run.diverged or run.failure:
             return
 
 
@@ -340,18 +361,26 @@ def _block_stderr(block_exps, block_len):
     if block_exps.shape[0] < 2:
         return np.full(block_exps.shape[1], np.inf)
     w = block_len / block_len.sum()
-    mean = (w[:, None] * block_exps).sum(axis=0)
-    var = (w[:, None] * (block_exps - mean) ** 2).sum(axis=0) / (1 - (w**2).sum())
-    return np.sqrt(var * (w**2).sum())
+    finite = np.isfinite(block_exps).all(axis=0)
+    safe = np.where(finite, block_exps, 0.0)
+    mean = (w[:, None] * safe).sum(axis=0)
+    var = (w[:, None] * (safe - mean) ** 2).sum(axis=0) / (1 - (w**2).sum())
+    # an exponent that is infinite in some block has no spread to estimate: +inf error, or 0
+    # when it is the same infinity in every block (a singular map: exactly -inf)
+    same = (block_exps == block_exps[:1]).all(axis=0)
+    return np.where(finite, np.sqrt(var * (w**2).sum()), np.where(same, 0.0, np.inf))
 
 
 def assemble(run: QRRun, sched: QRSchedule, *, mean_trace, two, final, n_iter, message,
              elapsed, noise: bool = False, diverged_at: float = math.inf,
-             reason: str = "") -> LyapunovResult:
+             reason: str = "", unstable: str = "") -> LyapunovResult:
     """A :class:`LyapunovResult` from the per-block log sums of ``run``.
 
     Without any observed block (the state diverged before) the exponents are +inf with zero
-    errors (the explosive marker of :class:`dmft.Phase`) and the history is empty.
+    errors (the explosive marker of :class:`dmft.Phase`) and the history is empty.  The result
+    is not converged, with the reason in ``message``, when the state diverged, the tangents
+    failed (``run.failure``), a continuous-time exponent is -inf (a tangent collapsed to 0:
+    impossible for a flow) or the step is beyond the stability estimate (``unstable``).
     """
     k = sched.k
     blocks = np.array(run.blocks).reshape(-1, k)
@@ -365,23 +394,44 @@ def assemble(run: QRRun, sched: QRSchedule, *, mean_trace, two, final, n_iter, m
         hist = -np.sort(-np.array(run.cum), axis=1)
         half = hist[len(hist) // 2 - 1] if len(hist) >= 2 else hist[-1]
         stderr = _block_stderr(block_exps, block_len)
-        residual = float(np.max(np.abs(hist[-1] - half)))
+        with np.errstate(invalid="ignore"):
+            moved = np.abs(hist[-1] - half)
+        moved = np.where(hist[-1] == half, 0.0, np.where(np.isnan(moved), np.inf, moved))
+        residual = float(np.max(moved))
     else:
         exps, stderr, residual = np.full(k, math.inf), np.zeros(k), math.inf
         block_exps, hist = np.zeros((0, k)), np.zeros((0, k))
     dky, lb = kaplan_yorke(exps)
-    phase = Phase.EXPLOSIVE if run.diverged else Phase.from_lyapunov(
-        float(exps[0]), float(stderr[0]), noise=noise)
+    notes = [run.failure] if run.failure else []
+    if np.isneginf(exps).any():
+        if sched.method == "rk4":
+            notes.append("an exponent is -inf: a tangent vector collapsed to exactly 0 within "
+                         "one step, impossible for a flow (dt beyond the stability range)")
+        else:
+            message += "; the Euler map is singular here: some exponents are -inf (exact)"
+    if unstable:
+        notes.append(unstable)
+    if notes:
+        message += "; NOT CONVERGED: " + "; ".join(notes)
+    if run.diverged:
+        phase = Phase.EXPLOSIVE
+    elif run.failure and not run.blocks:
+        phase = Phase.UNKNOWN
+    else:
+        phase = Phase.from_lyapunov(float(exps[0]), float(stderr[0]), noise=noise)
+    with np.errstate(invalid="ignore"):
+        entropy = float(exps[exps > 0].sum())
     return LyapunovResult(
         exponents=exps, stderr=stderr,
         history_t=np.array(run.hist_t), history=hist, block_exponents=block_exps,
         kaplan_yorke=dky, kaplan_yorke_lower_bound=lb,
-        entropy_rate=float(exps[exps > 0].sum()),
+        entropy_rate=entropy,
         mean_trace=None if mean_trace is None else float(mean_trace), t_max=float(T),
         dt=float(sched.dt), t_ons=float(sched.t_ons), method=sched.method, elapsed=elapsed,
         lambda_max_two_trajectory=two, final_state=final, phase=phase, diverged=run.diverged,
-        diverged_at=float(diverged_at), reason=reason, converged=not run.diverged,
-        residual=residual, n_iter=int(n_iter), message=message)
+        diverged_at=float(diverged_at), reason=reason,
+        converged=not run.diverged and not notes, residual=residual, n_iter=int(n_iter),
+        message=message)
 
 
 def elapsed_since(run: QRRun) -> float:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import dmft
+from dmft import _validate as _v
 
 from ._lyapunov import LyapunovResult
 
@@ -26,8 +27,11 @@ def _exponents(result, n):
     if isinstance(result, LyapunovResult):
         exps = result.exponents
         n = int(result.final_state.shape[0]) if n is None else n
+        if not np.all(np.isfinite(exps)):
+            raise ValueError(f"the spectrum has non-finite exponents ({result.message}); it has "
+                             "no summary")
     else:
-        exps = np.asarray(result, dtype=float)
+        exps = _v.real_array("result (the exponents)", result, ndim=1, nonempty=True)
     return exps, n
 
 
@@ -102,14 +106,14 @@ def finite_size_extrapolation(ns: Sequence[int], values: Sequence[Sequence[float
     >>> round(fit.value, 3)
     0.997
     """
-    ns = np.asarray(ns, dtype=float)
-    if ns.ndim != 1 or ns.size < 2 or np.unique(ns).size < 2 or np.any(ns <= 0):
+    ns = _v.real_array("ns", ns, ndim=1)
+    if ns.size < 2 or np.unique(ns).size < 2 or np.any(ns <= 0):
         raise ValueError("ns must hold at least two distinct sizes > 0")
-    vals = [np.asarray(v, dtype=float).ravel() for v in values]
+    if isinstance(values, str) or not hasattr(values, "__len__"):
+        raise _v.ParameterTypeError("values must hold one sequence of numbers per size")
+    vals = [_v.real_array(f"values[{i}]", v).ravel() for i, v in enumerate(values)]
     if len(vals) != ns.size or any(v.size == 0 for v in vals):
         raise ValueError("values must hold one non-empty sequence per size")
-    if not all(np.all(np.isfinite(v)) for v in vals):
-        raise ValueError("values must be finite")
     dof = sum(v.size - 1 for v in vals)
     if dof < 1:
         raise ValueError("at least one size needs two realizations (for the pooled variance)")

@@ -70,7 +70,9 @@ def last_preactivation(ens: Ensemble, c0: float, c: np.ndarray):
     """Sigma_L at (C(0), C(0), c) and A = dSigma_L/dc (docs/theory.md sections 2 and 6).
 
     Returns (Var u, Sigma_L on ``c``, A on ``c``).  Deep flows evaluate the kernel on at most
-    97 points between min(c) and c0 and interpolate.
+    97 points between min(c) and c0 and interpolate; there ``c`` (a Monte Carlo estimate of
+    C(s)) is first projected onto |c| <= c0, the kernel's domain (Cauchy-Schwarz): sampling
+    error can put an estimate of C(s) above C(0).
     """
     layers = ens.flow
     last = layers[-1]
@@ -78,6 +80,7 @@ def last_preactivation(ens: Ensemble, c0: float, c: np.ndarray):
     c = np.asarray(c, dtype=float)
     if len(layers) == 1:
         return g2 * c0 + s2, g2 * c + s2, np.full(c.shape, g2)
+    c = np.clip(c, -c0, c0)
     grid = np.linspace(min(float(c.min()), c0), c0, 97) if c.size > 97 else c
     fk = flow_kernel(layers[:-1], c0, c0, grid)
     k = np.broadcast_to(fk.k, grid.shape)

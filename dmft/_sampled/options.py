@@ -12,34 +12,40 @@ read them and never change them.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from .. import _validate as _v
+
 __all__ = ["SampledOptions", "SampledGrid", "check_int", "check_positive", "check_seed"]
 
 
+#: the largest count accepted for a path, iteration or replica count (memory is checked too)
+MAX_COUNT = 100_000_000
+
+
 def check_int(name: str, v, low: int = 1) -> int:
-    """``v`` as an int >= ``low`` (Python or numpy integer, not bool)."""
-    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
-    return int(v)
+    """``v`` as an int >= ``low`` (Python or numpy integer, not bool; :mod:`dmft._validate`)."""
+    return _v.integer(name, v, low=low, high=MAX_COUNT)
 
 
 def check_positive(name: str, v) -> float:
-    """``v`` as a finite float > 0."""
-    if isinstance(v, bool) or not isinstance(v, int | float | np.floating) \
-            or not math.isfinite(v) or v <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
-    return float(v)
+    """``v`` as a finite float > 0 (Python or numpy scalar, not bool)."""
+    return _v.real(name, v, low=0.0, low_open=True)
 
 
 def check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    return int(seed)
+    """An explicit seed: an int >= 0."""
+    return _v.seed("seed", seed)
+
+
+#: the largest step accepted, in units of tau_eff: the stochastic Heun step of the single-site
+#: equation's decay -G h is unstable for G dt / tau > 2 and already inaccurate beyond 1
+#: (1 - 1 + 1/2 = 0.5 against e^-1 = 0.37), which a bounded flow would show as a false
+#: "explosive" phase
+MAX_DT = 1.0
 
 
 def _default_workers(n_replicas: int) -> int:
@@ -83,8 +89,9 @@ class SampledOptions:
                              f"{self.n_replicas}")
         for name in ("dt", "lag_window", "burn_in", "measure", "tol"):
             put(name, check_positive(name, getattr(self, name)))
-        if not (0 < self.damping <= 1):
-            raise ValueError(f"damping must be in (0, 1], got {self.damping!r}")
+        put("dt", _v.real("dt", self.dt, low=0.0, low_open=True, high=MAX_DT))
+        put("damping", _v.real("damping", self.damping, low=0.0, low_open=True, high=1.0))
+        put("lyapunov", _v.flag("lyapunov", self.lyapunov))
         put("max_iter", check_int("max_iter", self.max_iter))
         put("seed", check_seed(self.seed))
         if self.measure <= self.lag_window:
@@ -95,13 +102,16 @@ class SampledOptions:
         burn = self.lyapunov_burn
         if burn is None:
             burn = min(4, self.lyapunov_iter // 2)
-        elif isinstance(burn, bool) or not isinstance(burn, int | np.integer) \
-                or not 0 <= burn <= self.lyapunov_iter - 2:
-            raise ValueError(f"lyapunov_burn must be an int in [0, lyapunov_iter - 2 = "
-                             f"{self.lyapunov_iter - 2}], got {burn!r}")
+        else:
+            burn = _v.integer("lyapunov_burn (an int in [0, lyapunov_iter - 2])", burn, low=0,
+                              high=self.lyapunov_iter - 2)
         put("lyapunov_burn", int(burn))
         workers = _default_workers(self.n_replicas) if self.workers is None else self.workers
         put("workers", check_int("workers", workers))
+        # every replica's paths x steps: u, z, G, h, phi and the drives (float64), at once
+        steps = (self.burn_in + self.measure) / self.dt
+        _v.check_memory(8.0 * 8 * self.n_paths * steps,
+                        f"sampled with n_paths = {self.n_paths} over {steps:.0f} steps")
 
     @property
     def paths_per_replica(self) -> int:

@@ -20,6 +20,7 @@ from functools import partial
 
 import numpy as np
 
+from .. import _validate as _v
 from ..ensemble import Ensemble
 from ..errors import ConvergenceError
 from ..results import Phase
@@ -126,7 +127,7 @@ def sampled(ens: Ensemble, *, n_paths: int = 1000, dt: float = 0.05, lag_window:
 
 def _check_scope(ens) -> None:
     if not isinstance(ens, Ensemble):
-        raise TypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
+        raise _v.ParameterTypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
     if not ens.leak:
         raise ValueError("sampled: a non-leaky ensemble has no stationary state; use "
                          "dmft.sampled_two_time")
@@ -232,8 +233,7 @@ def _combine(ens, grid, options, replicas) -> SampledResult:
                                                           [c.delta_inf_err for c in covs]))
     gate_mean, gate_err = (float(x) for x in _combine_values([c.gate_mean for c in covs],
                                                              [c.gate_err for c in covs]))
-    ts = ens.tau / np.concatenate([r.gate_sample for r in replicas], axis=0)
-    dens, edges = np.histogram(np.log10(ts).ravel(), bins=40, density=True)
+    dens, edges, ts, frozen = _timescales(ens, replicas)
     lyap, lyap_err = math.nan, math.nan
     phase = Phase.UNKNOWN
     if options.lyapunov:
@@ -249,12 +249,41 @@ def _combine(ens, grid, options, replicas) -> SampledResult:
         delta0=float(C[0]), delta0_err=float(C_err[0]), delta_inf=d_inf,
         delta_inf_err=d_inf_err, lyapunov_max=float(lyap), lyapunov_err=float(lyap_err),
         gate_mean=gate_mean, gate_mean_err=gate_err,
-        timescale_quantiles=np.quantile(ts, [0.1, 0.5, 0.9]), timescale_edges=edges,
+        timescale_quantiles=ts, timescale_edges=edges,
         timescale_density=dens, phase=phase, history=hist, seed=options.seed,
         n_paths=options.n_paths, dt=grid.dt, tau_eff=grid.tau_eff, converged=True,
         residual=residual, n_iter=it,
         message=f"converged in {it} iterations (residual {residual:.2e} <= {options.tol:g} x "
-                f"MC error {hist['mc_error'][-1]:.2e})")
+                f"MC error {hist['mc_error'][-1]:.2e})" + (
+                    f"; {frozen:.3g} of the gate samples underflowed to G = 0 (frozen units: "
+                    "infinite time constants, left out of the time-scale histogram)"
+                    if frozen else ""))
+
+
+def _timescales(ens, replicas):
+    """Histogram of log10(tau / G) over the gate samples, and their quantiles.
+
+    A gate that underflows to 0 (a strongly negative gate bias, or a huge noise) freezes its
+    unit: its time constant is +inf.  Such samples are counted (``frozen``, a fraction) and left
+    out of the histogram, which takes the finite ones (none: an empty histogram).
+    """
+    g = np.concatenate([r.gate_sample for r in replicas], axis=0).ravel()
+    with np.errstate(divide="ignore"):
+        ts = ens.tau / g
+    finite = np.isfinite(ts)
+    frozen = float(1.0 - finite.mean()) if ts.size else 0.0
+    if finite.any():
+        dens, edges = np.histogram(np.log10(ts[finite]), bins=40, density=True)
+    else:
+        dens, edges = np.zeros(0), np.zeros(1)
+    # tau / G decreases with G: its quantiles are tau over those of G (inf for a frozen unit,
+    # never the NaN of interpolating between infinities)
+    if finite.all():
+        quantiles = np.quantile(ts, [0.1, 0.5, 0.9])
+    else:
+        with np.errstate(divide="ignore"):
+            quantiles = ens.tau / np.quantile(g, [0.9, 0.5, 0.1])
+    return dens, edges, quantiles, frozen
 
 
 def _explosive_result(ens, fp, grid, options, rep: ReplicaEstimate, b: int) -> SampledResult:

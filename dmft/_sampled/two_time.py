@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import _validate as _v
 from ..ensemble import Ensemble
 from ..kernels import get_activation
 from ..results import Phase
@@ -119,7 +120,7 @@ def sampled_two_time(ens: Ensemble, t_max: float, *, dt: float = 0.1, q0: float 
 
 def _validate(ens, t_max, dt, q0, n_paths, n_corrector, n_replicas, seed):
     if not isinstance(ens, Ensemble):
-        raise TypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
+        raise _v.ParameterTypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
     if ens.input_dim > 0:
         raise ValueError("sampled_two_time: inputs (input_dim > 0) are not supported")
     t_max, dt, q0 = check_positive("t_max", t_max), check_positive("dt", dt), \
@@ -135,6 +136,9 @@ def _validate(ens, t_max, dt, q0, n_paths, n_corrector, n_replicas, seed):
         raise ValueError(f"t_max / dt gives {n} grid points; at most 3000 are supported")
     if n_paths // n_replicas < 8:
         raise ValueError(f"n_paths / n_replicas must be >= 8, got {n_paths} / {n_replicas}")
+    # the paths (h, u, z, G, the replica differences) over the grid, and the n x n covariances
+    _v.check_memory(8.0 * (10 * n_paths * n + 6 * n * n),
+                    f"sampled_two_time with {n_paths} paths on {n} grid times")
     return n, dt, q0, n_corrector, n_replicas, seed
 
 

@@ -7,11 +7,15 @@ Modules import their heavy dependencies (torch, numba) inside the handler, so th
 
 Every error is one line ``gnode <command>: error: <message>`` on stderr, without a traceback:
 
-- exit status 2: bad input (argparse's usage errors, ``ValueError``/``TypeError`` raised while
-  handling, an output path that is missing or unwritable, checked before the work starts);
-- exit status 1: a computation that failed (``dmft.ConvergenceError`` with the solver's
-  message, ``MemoryError``, an ``OSError`` while writing, an unreachable scheduler), with what
-  to change;
+- exit status 2, usage: bad input (argparse's own errors, and ``ValueError``/``TypeError``
+  raised while handling, e.g. by the validation layer ``dmft._validate``; an allocation above
+  the memory limit is one of these; an output path that is missing or unwritable, checked
+  before the work starts);
+- exit status 1, a failed computation: :class:`dmft.ConvergenceError` (the solver's message and
+  diagnostics, and what to change), an overflow (``ArithmeticError``), ``MemoryError``,
+  ``OSError`` (a file that could not be written, a scheduler that cannot be reached), or any
+  other exception (named by its type; ``GNODE_TRACEBACK=1`` prints the traceback for a bug
+  report);
 - exit status 130: interrupted (Ctrl-C); output files are written atomically, so none is left
   half-written.
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -54,26 +59,21 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)   # provenance of written files
     try:
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        return _fail(args, "interrupted", 130)
-    except (ValueError, TypeError) as exc:
-        return _fail(args, str(exc), 2)
-    except ArithmeticError as exc:   # overflow in a kernel: values beyond float64
-        return _fail(args, f"{type(exc).__name__}: {exc}: the parameters are beyond the range "
-                           "float64 can evaluate; lower the gains or bias spreads", 1)
-    except MemoryError:
-        return _fail(args, "not enough memory for this computation: lower the sizes (--n, "
-                           "--k, grid counts, --n-paths)", 1)
-    except OSError as exc:
-        return _fail(args, f"{exc}", 1)
-    except Exception as exc:   # noqa: BLE001 - only the solvers' ConvergenceError is expected
-        from dmft.errors import ConvergenceError
-        if not isinstance(exc, ConvergenceError):
+    except BaseException as exc:  # noqa: BLE001 - every error ends as one line (docstring)
+        if isinstance(exc, SystemExit) or os.environ.get("GNODE_TRACEBACK"):
             raise
-        return _fail(args, f"{exc}; {_HINTS.get(args.command, _HINT)}", 1)
+        status, message = _explain(exc, args.command)
+        print(f"gnode {args.command}: error: {message}", file=sys.stderr, flush=True)
+        return status
+    finally:
+        from ._common import end_notice
+        end_notice()
 
 
-_HINT = "change the parameters (lower gains, a gate, noise) or the solver options"
+_CONVERGENCE_HINT = ("the parameters may lie outside the method's scope (e.g. at or very near "
+                     "a phase boundary, or an explosive flow): change the gain or the other "
+                     "ensemble parameters, or use the simulation (gnode lyapunov)")
+#: what to change when a command's solver does not converge (default: _CONVERGENCE_HINT)
 _HINTS = {"theory": "try --method sampled (the sampled theory), other gains, or dmft.stationary "
                     "options from Python",
           "critical": "no gain reaches the target rho: change --rho, the layers or the biases",
@@ -81,10 +81,27 @@ _HINTS = {"theory": "try --method sampled (the sampled theory), other gains, or 
           "spectrum": "lower the gains, or raise --paths"}
 
 
-def _fail(args, message: str, status: int) -> int:
-    text = " ".join(str(message).split())    # one line on stderr
-    print(f"gnode {args.command}: error: {text}", file=sys.stderr)
-    return status
+def _explain(exc: BaseException, command: str) -> tuple[int, str]:
+    """(exit status, one-line message) for an exception escaping the subcommand ``command``."""
+    from dmft.errors import ConvergenceError
+
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, KeyboardInterrupt):
+        return 130, "interrupted"
+    if isinstance(exc, ValueError | TypeError):
+        return 2, text
+    if isinstance(exc, ConvergenceError):
+        return 1, f"{text}; {_HINTS.get(command, _CONVERGENCE_HINT)}"
+    if isinstance(exc, ArithmeticError):   # overflow in a kernel: values beyond float64
+        return 1, (f"{type(exc).__name__}: {text}: the parameters are beyond the range float64 "
+                   "can evaluate; lower the gains or bias spreads")
+    if isinstance(exc, MemoryError):
+        return 1, (f"out of memory ({text}); use a smaller problem (--n, --k, grid counts, "
+                   "--n-paths, times)")
+    if isinstance(exc, OSError):
+        return 1, text
+    return 1, (f"internal error, {type(exc).__name__}: {text} (please report it; "
+               "GNODE_TRACEBACK=1 shows the traceback)")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,13 +1,22 @@
 """Helpers shared by the subcommands: the flow arguments (one default flow for every
-subcommand), parsing, checked and atomic output files, JSON output."""
+subcommand), parsing, checked and atomic output files, JSON output, the compile notice.
+
+Output files are checked before any work starts (:func:`output_file`, :func:`output_dir`) and
+written atomically (:func:`atomic_write`: a temporary file in the same directory, renamed over
+the target only once complete), so that Ctrl-C or a failure never leaves a half-written
+``.png``/``.nc``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import sys
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -98,7 +107,7 @@ def add_flow_arguments(p: argparse.ArgumentParser) -> None:
                    help="amplitude of additive white noise (default 0)")
     gate = p.add_argument_group(
         "gate", "a sigmoid gate G = sigmoid(W_z h + b_z) multiplies the flow (gated nODE, "
-                "mGRU); any of these options adds it, the others default to 0")
+                "mGRU); --gate-gain adds it, the bias options (default 0) need it")
     gate.add_argument("--gate-gain", type=nonneg_float, default=None,
                       help="g_z: W_z ~ N(0, g_z^2 / N); 0 makes G a constant per unit")
     gate.add_argument("--gate-bias-mean", type=_finite, default=None,
@@ -141,9 +150,12 @@ def ensemble_from_args(args: argparse.Namespace):
     flow = tuple(Layer(g, a, s, widths[i] if i < L - 1 else 1.0)
                  for i, (a, g, s) in enumerate(zip(acts, gains, bias, strict=True)))
     gate = None
-    opts = (args.gate_gain, args.gate_bias_mean, args.gate_bias_std)
-    if any(v is not None for v in opts):
-        gate = Gate(*(0.0 if v is None else v for v in opts))
+    biases = (args.gate_bias_mean, args.gate_bias_std)
+    if args.gate_gain is not None:
+        gate = Gate(args.gate_gain, *(0.0 if v is None else v for v in biases))
+    elif any(v is not None for v in biases):   # never silently ignored
+        raise ValueError("--gate-bias-mean and --gate-bias-std describe a gate: give "
+                         "--gate-gain too")
     return Ensemble(flow=flow, gate=gate, leak=not args.non_leaky, tau=args.tau,
                     noise_std=args.noise_std)
 
@@ -168,52 +180,116 @@ def print_json(obj) -> None:
     sys.stdout.write("\n")
 
 
-def check_output_file(path: str | None, option: str) -> Path | None:
-    """Refuse an output file whose directory is missing or unwritable, before any work."""
-    if path is None:
+def output_file(text: str | None, option: str) -> Path | None:
+    """``text`` as the path of a file to write, checked before any work (None stays None).
+
+    Raises ValueError (usage, exit 2) when the path is a directory, its directory is missing,
+    or that directory is not writable.
+    """
+    if text is None:
         return None
-    p = Path(path)
-    if p.is_dir():
-        raise ValueError(f"{option} {path!r} is a directory; give a file name")
-    parent = p.parent if str(p.parent) else Path(".")
+    path = Path(text)
+    if path.is_dir():
+        raise ValueError(f"{option} must name a file, {text!r} is a directory")
+    parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
-        raise ValueError(f"{option} {path!r}: the directory {str(parent)!r} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise ValueError(f"{option} {path!r}: the directory {str(parent)!r} is not writable")
-    return p
+        raise ValueError(f"{option}: the directory {str(parent)!r} of {text!r} does not exist "
+                         "(create it first)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{option}: the directory {str(parent)!r} is not writable")
+    return path
 
 
-def check_output_dir(path: str, option: str) -> Path:
-    """Create (if needed) and check an output directory, before any work."""
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise ValueError(f"{option} {path!r} is a file, not a directory")
+def output_dir(text: str, option: str) -> Path:
+    """``text`` as an output directory, created if missing; checked before any work.
+
+    Raises ValueError (usage, exit 2) when it is an existing file, cannot be created, or is
+    not writable.
+    """
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{option} must be a directory, {text!r} is a file")
     try:
-        p.mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ValueError(f"{option} {path!r}: cannot create the directory ({exc.strerror})"
-                         ) from None
-    if not os.access(p, os.W_OK):
-        raise ValueError(f"{option} {path!r} is not writable")
-    return p
+        raise ValueError(f"{option}: cannot create the directory {text!r} "
+                         f"({exc.strerror or exc})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"{option}: the directory {text!r} is not writable")
+    return path
 
 
-def write_atomic(path: str | os.PathLike, writer) -> None:
-    """``writer(tmp)`` then rename to ``path``: no half-written file after a crash or Ctrl-C."""
+@contextlib.contextmanager
+def atomic_write(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` (``os.replace``,
+    atomic on POSIX), on any exception (Ctrl-C included) it is removed and ``path`` untouched.
+
+    The temporary name keeps the suffix, so that writers choosing a format by it still work.
+    """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial{path.suffix}")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp",
+                               dir=path.parent if str(path.parent) else ".")
+    os.close(fd)
     try:
-        writer(tmp)
+        yield Path(tmp)
         os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
-def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> None:
-    """Save a matplotlib figure atomically (format from the file name's extension)."""
+def save_figure(fig, path: str | Path, dpi: int = 120) -> None:
+    """``fig.savefig`` through :func:`atomic_write` (the format from ``path``'s suffix)."""
     fmt = Path(path).suffix.lstrip(".") or "png"
-    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=fmt))
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=fmt)
 
+
+#: the armed notice (None: nothing to say) and numba's listener (registered once a process)
+_NOTICE: dict = {"message": None, "listener": None}
+
+
+def compile_notice(command: str, uses: tuple[str, ...] | None = None,
+                   kernels: Callable[[tuple[str, ...]], bool | None] | None = None) -> None:
+    """One line on stderr when this run compiles numba kernels (the first run of a fresh clone).
+
+    Arms a listener on numba's ``numba:compile`` event (fired only when a kernel is not in the
+    on-disk cache, after the cache lookup): it prints the line when the first compilation
+    starts, so that it comes after the arguments were validated and never on a cached run;
+    :func:`gnode.cli.main` disarms it when the command ends.  ``uses`` (keys of
+    ``simulate._warmup.USES``) instead prints it now when those kernels are not cached, for
+    commands whose kernels compile in worker processes (``kernels`` replaces
+    ``simulate._warmup.cache_is_warm``, for tests).
+    """
+    message = (f"gnode {command}: compiling kernels (first use only; `gnode warmup` does it "
+               "ahead of time)")
+    if uses is not None:
+        if kernels is None:
+            from simulate._warmup import cache_is_warm as kernels
+        if kernels(uses) is False:
+            print(message, file=sys.stderr, flush=True)
+        return
+    _NOTICE["message"] = message
+    if _NOTICE["listener"] is None:
+        from numba.core import event
+
+        class _FirstCompile(event.Listener):
+            def on_start(self, ev) -> None:
+                text, _NOTICE["message"] = _NOTICE["message"], None   # once
+                if text:
+                    print(text, file=sys.stderr, flush=True)
+
+            def on_end(self, ev) -> None:
+                pass
+
+        _NOTICE["listener"] = _FirstCompile()
+        event.register("numba:compile", _NOTICE["listener"])
+
+
+def end_notice() -> None:
+    """Disarm :func:`compile_notice` (the command is over: later compilations are not its)."""
+    _NOTICE["message"] = None
 
 
 class VersionAction(argparse.Action):

@@ -8,10 +8,11 @@ import sys
 
 from ._common import (
     add_flow_arguments,
-    check_output_file,
+    compile_notice,
     ensemble_from_args,
     int_at_least,
     nonneg_float,
+    output_file,
     positive_float,
     print_json,
 )
@@ -69,10 +70,11 @@ def _mean_sem(values):
 
 
 def _run(args: argparse.Namespace) -> int:
-    check_output_file(args.plot, "--plot")
+    output_file(args.plot, "--plot")   # checked before the work
     ens = ensemble_from_args(args)
     if args.k is not None and args.k > args.n:
         raise ValueError(f"k must be <= N = {args.n}, got --k {args.k}")
+    compile_notice("lyapunov")
     runs = []
     for r in range(args.realizations):
         res = _one(ens, args, args.seed + r)

@@ -24,18 +24,22 @@ from pathlib import Path
 from ._common import (
     _floats,
     add_flow_arguments,
-    check_output_dir,
+    atomic_write,
+    compile_notice,
     ensemble_from_args,
     int_at_least,
     nonneg_float,
+    output_dir,
     positive_float,
     print_json,
     save_figure,
-    write_atomic,
 )
 
+#: most points on one grid axis (a larger count is a typo, not a phase diagram)
+MAX_AXIS_POINTS = 10_000
 _MAX_POINTS = 100_000      # theory grid points (each costs 0.1-3 s)
-_SCHEDULER_TIMEOUT_S = 5.0   # connection timeout; with the imports the command fails within 10 s
+#: connection timeout; with the imports the command fails within 10 s
+SCHEDULER_TIMEOUT_S = 5.0
 CACHE_DIR = ".gnode-cache"
 
 
@@ -78,7 +82,7 @@ def register(subparsers) -> None:
     p.add_argument("--scheduler", default=None,
                    help="dask.distributed scheduler address tcp://host:port for the theory points "
                         "and the simulations (default: local processes; refused after "
-                        f"{_SCHEDULER_TIMEOUT_S:g} s when unreachable)")
+                        f"{SCHEDULER_TIMEOUT_S:g} s when unreachable)")
     p.add_argument("--out", default=".", help="output directory (default .)")
     p.add_argument("--store", default=None,
                    help=f"directory of the resumable stores of the theory points and the "
@@ -97,13 +101,13 @@ def _grid(text: str, name: str):
         except ValueError:
             raise ValueError(f"{name} must be start:stop:count (numbers, an integer count), "
                              f"got {text!r}") from None
-        if not 1 <= n <= _MAX_POINTS or not (math.isfinite(a) and math.isfinite(b)):
-            raise ValueError(f"{name}: count must be in [1, {_MAX_POINTS}] and the ends finite, "
-                             f"got {text!r}")
+        if not 1 <= n <= MAX_AXIS_POINTS or not (math.isfinite(a) and math.isfinite(b)):
+            raise ValueError(f"{name}: count must be in [1, {MAX_AXIS_POINTS}] and the ends "
+                             f"finite, got {text!r}")
         return np.linspace(a, b, n)
     vals = _floats(text, name)
-    if not vals:
-        raise ValueError(f"{name} must not be empty")
+    if not vals or len(vals) > MAX_AXIS_POINTS:
+        raise ValueError(f"{name} must hold 1 to {MAX_AXIS_POINTS} values, got {len(vals)}")
     if not all(math.isfinite(v) for v in vals):
         raise ValueError(f"{name} must hold finite numbers, got {text!r}")
     return np.asarray(vals)
@@ -132,11 +136,11 @@ def _connect(address: str | None):
         raise ValueError("--scheduler needs dask.distributed: pip install 'gnode-dmft[dask]'"
                          ) from None
     try:
-        return Client(address, timeout=_SCHEDULER_TIMEOUT_S)
+        return Client(address, timeout=SCHEDULER_TIMEOUT_S)
     except (OSError, TimeoutError, ValueError) as exc:
-        raise OSError(f"cannot reach the scheduler {address!r} within "
-                      f"{_SCHEDULER_TIMEOUT_S:g} s ({type(exc).__name__}): start it, or drop "
-                      "--scheduler to simulate locally") from None
+        raise OSError(f"--scheduler: cannot reach the scheduler {address!r} within "
+                      f"{SCHEDULER_TIMEOUT_S:g} s ({type(exc).__name__}: {exc}): start it, or "
+                      "drop --scheduler to compute locally") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -149,10 +153,13 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"the grid has {gains.size * biases.size} points, more than "
                          f"{_MAX_POINTS}: lower the counts of --gain-grid / --gate-biases")
     sim_ns = _sizes(args.sim_n)
-    out = check_output_dir(args.out, "--out")
+    out = output_dir(args.out, "--out")            # checked before the work
     store = Path(args.store) if args.store else out / CACHE_DIR / "sweep_store"
-    check_output_dir(str(store), "--store")
+    output_dir(str(store), "--store")
     client = _connect(args.scheduler)
+    # kernels compile in the workers when there are several: ask the cache instead
+    uses = ("sampled", "simulate") if sim_ns else ("sampled",)
+    compile_notice("phase-diagram", uses if args.workers > 1 else None)
     try:
         return _run_stages(args, ens, gains, biases, sim_ns, out, store, client)
     finally:
@@ -181,7 +188,7 @@ def _run_stages(args, ens, gains, biases, sim_ns, out, store, client) -> int:
         ds = ds.merge(_simulate(ens, args, gains, biases, sim_ns, store, client))
     ds.attrs.update(_provenance(args, sim_ns, store))
     nc = out / "phase_diagram.nc"
-    write_atomic(nc, lambda tmp: _to_netcdf(ds, tmp))
+    _to_netcdf(ds, nc)
     png = out / "phase_diagram.png"
     _plot(ds, png, gc)
     summary = {"png": str(png), "nc": str(nc), "critical_gain_factor": gc,
@@ -287,12 +294,14 @@ def _to_netcdf(ds, path) -> None:
             ds[v] = ds[v].astype(str)
     ds.attrs = {k: (str(v) if not isinstance(v, int | float) else v) for k, v in ds.attrs.items()}
     try:
-        ds.to_netcdf(path)
+        with atomic_write(path) as tmp:
+            ds.to_netcdf(tmp)
     except (ValueError, ImportError):   # no netCDF4/h5netcdf: classic netCDF3 via scipy
         for v in ds.data_vars:
             if ds[v].dtype.kind == "U":
                 ds[v] = ds[v].astype("S")
-        ds.to_netcdf(path, engine="scipy")
+        with atomic_write(path) as tmp:
+            ds.to_netcdf(tmp, engine="scipy")
 
 
 def _edges(v):

@@ -9,13 +9,8 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import (
-    add_flow_arguments,
-    check_output_file,
-    ensemble_from_args,
-    print_json,
-    save_figure,
-)
+from . import _common
+from ._common import add_flow_arguments, ensemble_from_args, print_json
 
 _KEYS = ("lyapunov_max", "dimension_fraction", "entropy_rate", "unstable_fraction")
 _LABELS = {"lyapunov_max": "lambda_max", "dimension_fraction": "D_KY/N",
@@ -73,14 +68,15 @@ def _plot(path, r, sim, args):
                  fontsize=7)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    save_figure(fig, path, dpi=150)
+    _common.save_figure(fig, path, dpi=150)
 
 
 def _run(args: argparse.Namespace) -> int:
     from dmft import spectrum
 
-    check_output_file(args.plot, "--plot")
+    _common.output_file(args.plot, "--plot")   # checked before the work
     ens = ensemble_from_args(args)
+    _common.compile_notice("spectrum")
     r = spectrum(ens, dt=args.dt, n_paths=args.paths, n_replicas=args.replicas,
                  seed=args.seed, progress=not args.json)
     out = r.as_dict()

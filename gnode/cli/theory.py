@@ -15,9 +15,10 @@ import math
 
 from ._common import (
     add_flow_arguments,
-    check_output_file,
+    compile_notice,
     ensemble_from_args,
     int_at_least,
+    output_file,
     positive_float,
     print_json,
     save_figure,
@@ -67,9 +68,10 @@ def _method(ens, requested: str) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    check_output_file(args.plot, "--plot")
+    output_file(args.plot, "--plot")   # checked before the work
     ens = ensemble_from_args(args)
     method = _method(ens, args.method)
+    compile_notice("theory")   # the sampled theories' kernels (numba), when they compile
     out = {"ensemble": ens.describe(), "method": method}
     if method == "stationary":
         from dmft import stationary

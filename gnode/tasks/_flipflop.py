@@ -38,6 +38,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dmft import _validate as _v
+
 __all__ = ["FlipFlop", "flipflop", "FLIPFLOP_VARIANTS"]
 
 FLIPFLOP_VARIANTS = ("3bit", "3bit-uniform", "2bit-square", "2bit-ring", "2bit-disk")
@@ -60,11 +62,7 @@ class FlipFlop(NamedTuple):
 
 
 def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an int >= {low}, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return int(value)
+    return _v.integer(name, value, low=low, high=100_000_000)
 
 
 def _check_seed(seed) -> np.random.Generator:
@@ -120,8 +118,7 @@ def flipflop(n_bits: int, n_trials: int, *, variant: str = "3bit", seed,
     >>> bool(np.allclose(np.hypot(y[..., 0], y[..., 1]), 2.0))
     True
     """
-    if variant not in FLIPFLOP_VARIANTS:
-        raise ValueError(f"variant must be one of {FLIPFLOP_VARIANTS}, got {variant!r}")
+    _v.choice("variant", variant, FLIPFLOP_VARIANTS)
     n_bits = _check_int("n_bits", n_bits, 1)
     if variant.startswith("2bit") and n_bits != 2:
         raise ValueError(f"variant {variant!r} needs n_bits == 2, got {n_bits}")
@@ -130,11 +127,10 @@ def flipflop(n_bits: int, n_trials: int, *, variant: str = "3bit", seed,
     width = _check_int("width", width, 1)
     if width > n_bins:
         raise ValueError(f"width must be <= n_bins = {n_bins}, got {width}")
-    for name, v in (("rate", rate), ("radius", radius)):
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) \
-                or v < 0 or (name == "radius" and v == 0):
-            raise ValueError(f"{name} must be a finite number {'>' if name == 'radius' else '>='}"
-                             f" 0, got {v!r}")
+    rate = _v.real("rate", rate, low=0.0, high=1e6)
+    radius = _v.real("radius", radius, low=0.0, low_open=True)
+    _v.check_memory(8.0 * 4 * n_trials * n_bins * n_bits,
+                    f"{n_trials} flip-flop trials of {n_bins} bins x {n_bits} bits")
     try:
         r_in, r_out = (float(a) for a in annulus)
     except (TypeError, ValueError):

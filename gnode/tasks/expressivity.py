@@ -48,6 +48,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dmft import _validate as _v
+
 __all__ = ["TrajectoryTask", "random_trajectories", "fit_error", "largest_fitted",
            "ExpressivityResult", "expressivity", "expressivity_model", "monotone_error_bound",
            "MODEL_KINDS"]
@@ -78,9 +80,7 @@ class TrajectoryTask:
 
 
 def _check_int(name: str, v, low: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
-    return int(v)
+    return _v.integer(name, v, low=low, high=100_000_000)
 
 
 def random_trajectories(n_trajectories: int, complexity: int, *, n_steps: int = 50,
@@ -114,7 +114,8 @@ def random_trajectories(n_trajectories: int, complexity: int, *, n_steps: int = 
     if t_n <= 2 * m:
         raise ValueError(f"n_steps must be > 2 * complexity = {2 * m} to resolve {m} modes, "
                          f"got {t_n}")
-    rng = np.random.default_rng(seed)
+    _v.check_memory(8.0 * 3 * k * t_n * (k + o + m), f"{k} trajectories of {t_n} steps")
+    rng = _v.rng("seed", seed)
     t = (np.arange(t_n) + 1.0) / t_n
     modes = np.arange(1, m + 1)
     phase = 2.0 * np.pi * np.outer(t, modes)                      # (T, M)
