@@ -13,7 +13,7 @@ import pytest
 import dmft
 from dmft import Ensemble
 from gnode.cli import main
-from gnode.cli._common import write_atomic
+from gnode.cli._common import atomic_write
 
 
 def _one_line_error(capsys, prefix: str) -> str:
@@ -68,7 +68,8 @@ def test_theory_failure_is_one_line_exit_1(capsys):
 
 
 @pytest.mark.parametrize("argv, status, fragment", [
-    (["critical", "--gain", "1e200"], 1, "beyond the range float64"),
+    # refused by the validation layer before any work (usage), naming the range
+    (["critical", "--gain", "1e200"], 2, "gain must be a finite real number in [0, 1e+100]"),
     (["theory", "--plot", "/nonexistent-dir/x.png"], 2, "does not exist"),
     (["lyapunov", "--n", "0"], 2, "integer >= 1"),
     (["phase-diagram", "--workers", "-1"], 2, "integer >= 1"),
@@ -111,12 +112,12 @@ def test_atomic_write_leaves_nothing_after_an_interrupt(tmp_path):
         tmp.write_bytes(b"half")
         raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
-        write_atomic(target, writer)
+    with pytest.raises(KeyboardInterrupt), atomic_write(target) as tmp:
+        writer(tmp)
     assert list(tmp_path.iterdir()) == []
     target.write_bytes(b"old")
-    with pytest.raises(KeyboardInterrupt):
-        write_atomic(target, writer)
+    with pytest.raises(KeyboardInterrupt), atomic_write(target) as tmp:
+        writer(tmp)
     assert target.read_bytes() == b"old"     # the previous file survives intact
 
 

@@ -12,10 +12,10 @@ Every error is one line ``gnode <command>: error: <message>`` on stderr, without
   the memory limit is one of these; an output path that is missing or unwritable, checked
   before the work starts);
 - exit status 1, a failed computation: :class:`dmft.ConvergenceError` (the solver's message and
-  diagnostics, and what to change), an overflow (``ArithmeticError``), ``MemoryError``,
-  ``OSError`` (a file that could not be written, a scheduler that cannot be reached), or any
-  other exception (named by its type; ``GNODE_TRACEBACK=1`` prints the traceback for a bug
-  report);
+  diagnostics, and what to change), an overflow (``OverflowError``, ``FloatingPointError``),
+  ``MemoryError``, ``OSError`` (a file that could not be written, a scheduler that cannot be
+  reached), or any other exception (an internal error, named by its type;
+  ``GNODE_TRACEBACK=1`` prints the traceback for a bug report);
 - exit status 130: interrupted (Ctrl-C); output files are written atomically, so none is left
   half-written.
 """
@@ -92,7 +92,7 @@ def _explain(exc: BaseException, command: str) -> tuple[int, str]:
         return 2, text
     if isinstance(exc, ConvergenceError):
         return 1, f"{text}; {_HINTS.get(command, _CONVERGENCE_HINT)}"
-    if isinstance(exc, ArithmeticError):   # overflow in a kernel: values beyond float64
+    if isinstance(exc, OverflowError | FloatingPointError):   # values beyond float64
         return 1, (f"{type(exc).__name__}: {text}: the parameters are beyond the range float64 "
                    "can evaluate; lower the gains or bias spreads")
     if isinstance(exc, MemoryError):
