@@ -11,13 +11,14 @@ import argparse
 import sys
 import time
 
+_DESCRIPTION = ("Compile the numba kernels of the simulations and of the sampled DMFT on tiny "
+                "problems and cache them on disk, so that the first real run does not wait for "
+                "the compiler. Safe to run again (it then only loads the cache).")
+
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "warmup", help="compile and cache the numba kernels (first use only)",
-        description="Compile the numba kernels of the simulations and of the sampled DMFT on "
-                    "tiny problems and cache them on disk, so that the first real run does not "
-                    "wait for the compiler. Safe to run again (it then only loads the cache).")
+    p = subparsers.add_parser("warmup", description=_DESCRIPTION,
+                              help="compile and cache the numba kernels (first use only)")
     p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     p.set_defaults(func=_run)
 
