@@ -145,6 +145,9 @@ def ensemble_from_args(args: argparse.Namespace):
     gains = per_layer(_floats(args.gains, "--gain"), "--gain", L)
     bias = per_layer(_floats(args.bias_std, "--bias-std"), "--bias-std", L)
     widths = [1.0] * (L - 1)
+    if args.widths and L == 1:   # never silently ignored
+        raise ValueError("--widths gives the hidden layers' widths: a one-layer flow has none "
+                         "(give --layers two or more activations)")
     if args.widths:
         widths = per_layer(_floats(args.widths, "--widths"), "--widths", L - 1)
     flow = tuple(Layer(g, a, s, widths[i] if i < L - 1 else 1.0)
