@@ -384,7 +384,7 @@ def integrate_torch(net: Network, h0: np.ndarray, t_max: float, dt: float, *, me
     step, RK4 / Euler step, noise, bound check) on a one-row block; the records go to the host
     as they are taken (none with ``record=False``)."""
     device = resolve_device(backend, device)
-    _, h0b, record_every = _check_batch([net], h0[None], record_every, bound)
+    _, h0b, record_every, bound = _check_batch([net], h0[None], record_every, bound)
     n_steps, n_tr = _check_time(t_max, dt, t_transient)
     code = _method_code(method)
     tn = TorchNetwork(net, device)
@@ -395,7 +395,9 @@ def integrate_torch(net: Network, h0: np.ndarray, t_max: float, dt: float, *, me
     last = Z[0].clone()
     bufs = _Buffers(tn, 1, code == 1)
     amp = float(net.noise_std * math.sqrt(dt / net.tau))
-    rs = _noise(amp, _noise_seeds(net.noise_std, seed, 1)[0])
+    # the seed of span 0: numba re-seeds every _checks.span_steps steps, so the two noise
+    # streams agree over the first span only
+    rs = _noise(amp, _noise_seeds(net.noise_std, seed, 1)[0, 0])
     total, m, done, diverged = n_tr + n_steps, 0, n_tr + n_steps, False
     for step in range(total):
         if step >= n_tr and (step - n_tr) % record_every == 0 and m < n_rec:
