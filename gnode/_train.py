@@ -82,7 +82,8 @@ def _as_tensor(name: str, a, dtype: torch.dtype | None) -> torch.Tensor:
     if not isinstance(a, torch.Tensor):
         raise TypeError(f"{name} must be a numpy array or torch.Tensor, got {type(a).__name__}")
     if dtype is not None:
-        a = a.to(dtype)
+        from .models import cast_floating
+        a = cast_floating(name, a, dtype) if name.endswith("inputs") else a.to(dtype)
     return a
 
 

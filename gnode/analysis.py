@@ -40,6 +40,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from dmft.results import short_repr
+
 __all__ = ["FixedPoints", "find_fixed_points", "classify", "velocity", "plot_flow", "KINDS"]
 
 KINDS = ("stable", "marginal", "saddle", "unstable")
@@ -84,6 +86,8 @@ class FixedPoints:
     residual: float
     n_iter: int
     message: str
+
+    __repr__ = short_repr   # arrays by shape: printing a result never dumps hundreds of lines
 
     def count(self, kind: str, *, fixed_only: bool = False) -> int:
         """Number of distinct points of a kind (fixed points only with ``fixed_only``)."""

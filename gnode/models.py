@@ -54,8 +54,20 @@ class Trajectory(NamedTuple):
     final: torch.Tensor
 
 
+def cast_floating(name: str, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The one dtype rule of ``forward`` and :func:`gnode.train`: floating-point input of any
+    precision is cast to the model's dtype; integer, bool and complex input is refused."""
+    if x.dtype == dtype:
+        return x
+    if not x.dtype.is_floating_point:
+        raise TypeError(f"{name} must hold floating-point numbers (cast to the model's dtype "
+                        f"{dtype}), got dtype {x.dtype}")
+    return x.to(dtype)
+
+
 def check_inputs(x, input_dim: int, dtype: torch.dtype, name: str = "x") -> torch.Tensor:
-    """Validate a batch-first input tensor (B, T, D): type, shape, dtype, finiteness."""
+    """Validate a batch-first input tensor (B, T, D): type, shape, finiteness; floating-point
+    input is cast to ``dtype`` (:func:`cast_floating`)."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape (batch, time, {input_dim}), "
                         f"got {type(x).__name__}")
@@ -64,9 +76,7 @@ def check_inputs(x, input_dim: int, dtype: torch.dtype, name: str = "x") -> torc
                          f"got {tuple(x.shape)}")
     if x.shape[0] < 1 or x.shape[1] < 1:
         raise ValueError(f"{name} must have batch >= 1 and time >= 1, got {tuple(x.shape)}")
-    if x.dtype != dtype:
-        raise TypeError(f"{name} must have the model's dtype {dtype}, got {x.dtype} "
-                        f"(convert with x.to({dtype}))")
+    x = cast_floating(name, x, dtype)
     if not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} contains non-finite values (nan or inf)")
     return x

@@ -80,7 +80,7 @@ def _check_grid(grid, seeds):
 
 
 def sweep(func: Callable[[dict, int], Mapping[str, float]], grid: Mapping[str, Sequence[float]],
-          seeds: int | Sequence[int] = 1, *, store: str | os.PathLike, client=None,
+          seeds: int | Sequence[int] = 3, *, store: str | os.PathLike, client=None,
           n_workers: int | None = None, progress: bool = True, retry_failed: bool = True,
           max_tasks: int | None = None):
     """Run ``func(params, seed)`` over the grid x seeds, resumably; return labelled results.
@@ -93,7 +93,8 @@ def sweep(func: Callable[[dict, int], Mapping[str, float]], grid: Mapping[str, S
     grid : mapping
         Parameter name -> 1-D values (the outer product is swept).
     seeds : int or sequence of int
-        A count (seeds 0..n-1) or explicit seeds.
+        A count (seeds 0..n-1) or explicit seeds; several by default (3), so that
+        :func:`simulate.disorder_mean` gives each point an error bar over realizations.
     store : path
         Directory of the on-disk store (created; reused to resume).
     client : dask.distributed.Client, optional

@@ -123,7 +123,7 @@ def test_bad_inputs_name_the_argument():
     with pytest.raises(ValueError, match="x must have shape"):
         m(torch.zeros(4, 2, dtype=torch.float64))
     with pytest.raises(TypeError, match="dtype"):
-        m(x.float())
+        m(x.int())   # the dtype rule of forward and train: only floating-point input is cast
     with pytest.raises(TypeError, match="x must be a torch.Tensor"):
         m(np.zeros((2, 4, 2)))
     with pytest.raises(ValueError, match="non-finite"):
@@ -181,3 +181,16 @@ def test_submodules_are_reachable_from_a_bare_import_gnode():
             "assert callable(gnode.cli.main); print('ok')")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
+
+def test_float32_input_is_cast_like_train():
+    # one dtype rule for forward and gnode.train (gnode.models.cast_floating): float32 input is
+    # cast to the model's float64, so the output is the float64 output of the rounded input
+    m = GNODE(3, 2, 1)
+    x = torch.randn(2, 5, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    x32 = x.float()
+    with torch.no_grad():
+        out = m(x32).output
+        ref = m(x32.double()).output
+    assert out.dtype == torch.float64
+    assert torch.equal(out, ref)   # the same float64 computation: bit-identical

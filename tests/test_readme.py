@@ -12,7 +12,8 @@ Every fenced block is taken from the Markdown source and run in a fresh interpre
 The setup commands (indented blocks of README.md) build a virtual environment: CI runs the test
 command itself (``.ci/run``, checked here to be exactly the README's), and the main job's
 command is the ``gnode phase-diagram`` line of the console block.  That line takes about
-3 minutes on these 2-core machines (99 sampled-DMFT points and 9 simulations), more than the fast
+3-4 minutes on these 2-core machines (99 sampled-DMFT points and 27 simulations: 9 points
+x 3 seeds), more than the fast
 suite can spend on one command: it runs as written under ``-m slow``, and the fast suite runs
 the same command on a 2 x 2 grid with one small simulated point (``_FAST``), which exercises
 every step of the job (theory grid, simulation sweep, store, .nc and .png).

@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(args, "interrupted", 130)
     except (ValueError, TypeError) as exc:
         return _fail(args, str(exc), 2)
+    except ArithmeticError as exc:   # overflow in a kernel: values beyond float64
+        return _fail(args, f"{type(exc).__name__}: {exc}: the parameters are beyond the range "
+                           "float64 can evaluate; lower the gains or bias spreads", 1)
     except MemoryError:
         return _fail(args, "not enough memory for this computation: lower the sizes (--n, "
                            "--k, grid counts, --n-paths)", 1)

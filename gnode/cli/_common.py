@@ -22,12 +22,17 @@ class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose help lists the registered activations (looked up only when
     help is printed, so that parsing stays fast)."""
 
+    def error(self, message: str):
+        """Usage errors as one line on stderr (exit status 2), the usage left to --help."""
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} "
+                     "--help)\n")
+
     def format_help(self) -> str:
-        text = super().format_help()
-        if _ACTIVATIONS in text:
-            from dmft.activations import activations
-            text = text.replace(_ACTIVATIONS, ", ".join(activations()))
-        return text
+        for action in self._actions:
+            if action.help and _ACTIVATIONS in action.help:
+                from dmft.activations import activations
+                action.help = action.help.replace(_ACTIVATIONS, ", ".join(activations()))
+        return super().format_help()
 
 
 def _finite(text: str) -> float:
@@ -220,4 +225,5 @@ class VersionAction(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None):
         from dmft._phase import package_version
-        parser.exit(message=f"gnode (gnode-dmft) {package_version()}\n")
+        print(f"gnode (gnode-dmft) {package_version()}")
+        parser.exit()

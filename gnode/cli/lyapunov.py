@@ -14,7 +14,6 @@ from ._common import (
     nonneg_float,
     positive_float,
     print_json,
-    save_figure,
 )
 
 
@@ -138,6 +137,8 @@ def _print(s: dict, n_runs: int) -> None:
 def _plot(args, ens, runs) -> None:
     import numpy as np
     from matplotlib.figure import Figure  # no pyplot: the backend is never touched
+
+    from ._common import save_figure
 
     fig = Figure(figsize=(5, 3.5))
     ax = fig.subplots()

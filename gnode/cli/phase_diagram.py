@@ -35,7 +35,7 @@ from ._common import (
 )
 
 _MAX_POINTS = 100_000      # theory grid points (each costs 0.1-3 s)
-_SCHEDULER_TIMEOUT_S = 10.0
+_SCHEDULER_TIMEOUT_S = 5.0   # connection timeout; with the imports the command fails within 10 s
 CACHE_DIR = ".gnode-cache"
 
 
