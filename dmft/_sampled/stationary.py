@@ -22,7 +22,12 @@ import numpy as np
 
 from ..ensemble import Ensemble
 from ..results import Phase
-from .covariance import CovarianceEstimate, initial_covariance, iterate_covariance
+from .covariance import (
+    CovarianceEstimate,
+    driven_start,
+    initial_covariance,
+    iterate_covariance,
+)
 from .fields import EXPLOSION_BOUND, tau_eff
 from .options import SampledGrid, SampledOptions
 from .replica import LyapunovEstimate, power_iteration
@@ -36,7 +41,7 @@ def sampled(ens: Ensemble, *, n_paths: int = 1000, dt: float = 0.05, lag_window:
             burn_in: float = 20.0, measure: float = 60.0, damping: float = 1.0,
             max_iter: int = 80, tol: float = 3.0, n_average: int = 4, lyapunov: bool = True,
             lyapunov_iter: int = 16, lyapunov_burn: int | None = None, n_replicas: int = 4,
-            workers: int | None = None, seed: int = 0) -> SampledResult:
+            workers: int | None = None, seed: int = 0, drive=None) -> SampledResult:
     """Stationary sampling-based DMFT of a leaky, possibly gated and noise-driven ensemble.
 
     Iterates eqs. (6.1)-(6.2) (docs/theory.md section 6): sample ``n_paths`` paths of (u, z) from
@@ -50,7 +55,8 @@ def sampled(ens: Ensemble, *, n_paths: int = 1000, dt: float = 0.05, lag_window:
     Parameters
     ----------
     ens : Ensemble
-        Leaky (``leak=True``), no inputs.  Use :func:`sampled_two_time` for non-leaky flows.
+        Leaky (``leak=True``).  Use :func:`sampled_two_time` for non-leaky flows.  Input
+        weights (``input_dim > 0``) need ``drive``.
     n_paths : int
         Sampled single-unit paths per iteration (Monte Carlo error ~ n_paths^-1/2).
     dt, lag_window, burn_in, measure : float
@@ -93,6 +99,12 @@ def sampled(ens: Ensemble, *, n_paths: int = 1000, dt: float = 0.05, lag_window:
         ``n_replicas``).  The replicas draw from their own seeds, so the result does not depend
         on ``workers``; the random draws, FFTs and the integration kernel release the GIL.
     seed : int
+    drive : InputStatistics, optional
+        A stationary input x(t) through U (``ens.input_gain``) and U_z
+        (``ens.gate.input_gain``): the fields' covariances get g_x^2 C_x (first layer) and
+        g_xz^2 C_x (gate), docs/theory.md section 11.  The iteration then starts from the
+        driven closed theory with the gate's mean as a constant gate (:func:`dmft.driven`).
+        The phase of a driven state that is not chaotic is DRIVEN_STABLE.
 
     Returns
     -------
@@ -114,24 +126,30 @@ def sampled(ens: Ensemble, *, n_paths: int = 1000, dt: float = 0.05, lag_window:
     docs/theory.md section 6; Eissfeller & Opper, PRL 68, 2094 (1992); Roy, Biroli, Bunin,
     Cammarota, J. Phys. A 52, 484001 (2019).
     """
-    _check_scope(ens)
+    _check_scope(ens, drive)
     options = SampledOptions(
         n_paths=n_paths, dt=dt, lag_window=lag_window, burn_in=burn_in, measure=measure,
         damping=damping, max_iter=max_iter, tol=tol, n_average=n_average, lyapunov=lyapunov,
         lyapunov_iter=lyapunov_iter, lyapunov_burn=lyapunov_burn, n_replicas=n_replicas,
         workers=workers, seed=seed)
-    return solve(ens, options)
+    return solve(ens, options, drive)
 
 
-def _check_scope(ens) -> None:
+def _check_scope(ens, drive=None) -> None:
+    from .._inputs import InputStatistics
     if not isinstance(ens, Ensemble):
         raise TypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
     if not ens.leak:
         raise ValueError("sampled: a non-leaky ensemble has no stationary state; use "
                          "dmft.sampled_two_time")
-    if ens.input_dim > 0:
-        raise ValueError("sampled: ensembles with inputs (input_dim > 0) are not supported; "
-                         "use input_dim=0 (noise-driven ensembles are supported)")
+    if drive is not None and not isinstance(drive, InputStatistics):
+        raise TypeError(f"drive must be a dmft.InputStatistics or None, got "
+                        f"{type(drive).__name__}")
+    if ens.input_dim > 0 and drive is None:
+        raise ValueError("sampled: an ensemble with inputs (input_dim > 0) needs the input's "
+                         "statistics: pass drive=dmft.InputStatistics(...) (or input_dim=0)")
+    if drive is not None and ens.input_dim == 0:
+        raise ValueError("sampled: drive given but the ensemble has no input (input_dim = 0)")
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -156,30 +174,35 @@ class ReplicaEstimate:
 
 def run_replica(ens: Ensemble, fp, grid: SampledGrid, options: SampledOptions,
                 start: tuple[np.ndarray, float], kernels: SiteKernels,
-                seedseq: np.random.SeedSequence) -> ReplicaEstimate:
-    """One independent replica: the covariance loop, then the power iteration."""
+                seedseq: np.random.SeedSequence, cx: np.ndarray | None = None
+                ) -> ReplicaEstimate:
+    """One independent replica: the covariance loop, then the power iteration (``cx``: the
+    input covariance on the lag grid, None without input)."""
     seeds = iter(seedseq.spawn(options.max_iter + options.lyapunov_iter + 4))
-    cov = iterate_covariance(ens, options, grid, start[0], seeds, kernels)
+    cov = iterate_covariance(ens, options, grid, start[0], seeds, kernels, cx)
     if cov.diverged:
         return ReplicaEstimate(covariance=cov, lyapunov=None, gate_sample=None)
     lyap = None
     if options.lyapunov:
         lyap = power_iteration(ens, cov.C, cov.fields, grid, options, seeds, kernels,
-                               static=fp.stable and ens.noise_std == 0, lam0=start[1])
+                               static=fp.stable and ens.noise_std == 0 and cx is None,
+                               lam0=start[1], cx=cx)
     # the measured part of the gate, every 10th step (the time-scale histogram)
     gate_sample = cov.fields.G[:, grid.n_burn:][:, ::10]
     return ReplicaEstimate(covariance=cov, lyapunov=lyap, gate_sample=gate_sample)
 
 
-def solve(ens: Ensemble, options: SampledOptions) -> SampledResult:
+def solve(ens: Ensemble, options: SampledOptions, drive=None) -> SampledResult:
     """:func:`sampled` with validated options (the module's contract)."""
     from ..static import fixed_point
     fp = fixed_point(ens)
     grid = SampledGrid.create(options, tau_eff(ens))
-    start = initial_covariance(ens, fp, grid)
+    cx = None if drive is None else drive.covariance(grid.lags)
+    start = initial_covariance(ens, fp, grid) if drive is None else \
+        driven_start(ens, drive, fp, grid)
     threaded = options.workers > 1
     run = partial(run_replica, ens, fp, grid, options, start,
-                  SERIAL if threaded else PARALLEL)
+                  SERIAL if threaded else PARALLEL, cx=cx)
     seqs = np.random.SeedSequence(options.seed).spawn(options.n_replicas)
     if threaded:
         with ThreadPoolExecutor(min(options.workers, options.n_replicas)) as ex:
@@ -189,7 +212,7 @@ def solve(ens: Ensemble, options: SampledOptions) -> SampledResult:
     for b, rep in enumerate(replicas):
         if rep.covariance.diverged:
             return _explosive_result(ens, fp, grid, options, rep, b)
-    return _combine(ens, grid, options, replicas)
+    return _combine(ens, grid, options, replicas, driven=drive is not None)
 
 
 def _combine_values(values, errors) -> tuple[np.ndarray, np.ndarray]:
@@ -212,7 +235,7 @@ def _history(replicas, lyapunov: bool) -> dict:
     return {k: np.asarray(v) for k, v in hist.items()}
 
 
-def _combine(ens, grid, options, replicas) -> SampledResult:
+def _combine(ens, grid, options, replicas, driven: bool = False) -> SampledResult:
     covs = [r.covariance for r in replicas]
     C, C_err = _combine_values([c.delta for c in covs], [c.delta_err for c in covs])
     d_inf, d_inf_err = (float(x) for x in _combine_values([c.delta_inf for c in covs],
@@ -227,7 +250,7 @@ def _combine(ens, grid, options, replicas) -> SampledResult:
         lyap, lyap_err = (float(x) for x in _combine_values(
             [r.lyapunov.lyapunov_max for r in replicas],
             [r.lyapunov.lyapunov_err for r in replicas]))
-        phase = Phase.from_lyapunov(lyap, lyap_err, noise=ens.noise_std > 0)
+        phase = Phase.from_lyapunov(lyap, lyap_err, noise=ens.noise_std > 0 or driven)
     hist = _history(replicas, options.lyapunov)
     it = max(c.n_iter for c in covs)
     residual = max(c.residual for c in covs)
