@@ -153,7 +153,8 @@ class ChainSolution:
 
 # ----------------------------------------------------------------------------- kernels
 def _circulant(symbol: np.ndarray) -> np.ndarray:
-    """Dense m x m circulant C[i, j] = c[(i - j) mod m], c = ifft(symbol) (real, even symbol)."""
+    """Dense m x m circulant C[i, j] = c[(i - j) mod m], c = ifft(symbol): the real matrix of a
+    Hermitian-symmetric symbol (real and even, or an odd imaginary part such as iW)."""
     m = symbol.size
     c = np.fft.ifft(symbol).real
     i = np.arange(m)
@@ -289,17 +290,11 @@ def _sweep_site(site: SiteType, S: np.ndarray, v_in: list[np.ndarray], eta: floa
 def _sweep_leak(site: SiteType, sc: np.ndarray, v_in, eta: float) -> _SiteSweep:
     c0, c1 = site.c0, site.c1
     inv = 1.0 / sc
-
-    def circ(sym):
-        m = sym.size
-        c = np.fft.ifft(sym)
-        i = np.arange(m)
-        return np.ascontiguousarray(c[(i[:, None] - i[None, :]) % m].real)
-
+    circ = _circulant    # the symbols are those of real matrices (odd m: W pairs with -W)
     q00 = circ(c0 * inv * np.conj(c0))
     q10 = circ(c1 * inv * np.conj(c0))
     q11 = circ(c1 * inv * np.conj(c1))
-    vms = np.stack([circ(t.g2 * v + 0j) for t, v in zip(site.inputs, v_in, strict=True)])
+    vms = np.stack([circ(t.g2 * v) for t, v in zip(site.inputs, v_in, strict=True)])
     rs = np.ascontiguousarray(np.stack([t.r for t in site.inputs]))
     acc = _accumulate_leak(q00, q10, q11, float(eta), vms, rs, site.leak, circ(c0), circ(c1),
                            circ(c0 * inv), circ(c1 * inv), site.w, _n_blocks())

@@ -606,8 +606,12 @@ def _etas3(regulators, scale):
 
 
 def _summaries(s, F, edge):
+    """Eq. 9.12 from the thresholds below the edge (those above it only check F = 1)."""
     F = np.clip(np.maximum.accumulate(np.asarray(F, dtype=float)), 0.0, 1.0)
-    return summarize_cdf(s, F, edge=edge)
+    below = np.asarray(s) < edge
+    if not np.any(below):
+        return summarize_cdf(np.array([edge - 1.0]), np.array([1.0]), edge=edge)
+    return summarize_cdf(np.asarray(s)[below], F[below], edge=edge)
 
 
 def _assemble(ens, reps, state, regulators, scale, tau, dt, ring, n_paths, n_replicas, seed,

@@ -153,3 +153,21 @@ def test_flipflop_ring(tmp_path):
     # the gate lets the same flow hold its state through the silent samples: at equal budget
     # the gnODE fits the task better (fast run: 0.11 vs 0.26; full runs: ~0.002 vs ~0.15)
     assert g["best_val_loss"] < n["best_val_loss"]
+
+
+def test_spectrum(tmp_path):
+    r = run_example("spectrum", tmp_path)
+    p = r["points"]["point|tanh|3"]
+    th, sim = p["theory"], p["simulation"]
+    # fast mode: one replica of 64 calibrated paths; D_KY/N of the published theory at g = 3
+    # (0.0617, tests/test_spectrum.py) within 3 times the relative scatter measured at 64 paths
+    # over 5 seeds (1.4 %) plus the published values' own standard error (0.6 %); h_KS/N
+    # likewise (1.7 % and 1 %)
+    assert th["dimension_fraction"] == pytest.approx(0.0617, rel=0.05)
+    assert th["entropy_rate"] == pytest.approx(0.00324, rel=0.06)
+    assert th["lyapunov_max"] == pytest.approx(0.2355, abs=1e-4)    # the Schroedinger edge
+    # N = 150: the finite network's exponents and dimension lie below the N -> inf theory
+    # (O(1/N) deficit from below, docs/theory.md section 8); the mean over 2 realizations is
+    # positive (the network is chaotic at g = 3)
+    assert 0.0 < sim["lyapunov_max"][0] < th["lyapunov_max"]
+    assert 0.0 < sim["dimension_fraction"][0] < th["dimension_fraction"]

@@ -96,6 +96,48 @@ def test_gated_chain_reduces_to_the_constant_gate():
     np.testing.assert_allclose(a.cdf, b.cdf, atol=1e-3)
 
 
+def test_upper_edge_is_the_schroedinger_lambda_max():
+    # the single-site F(s) reaches 1 where the Schroedinger problem (eq. 4.4) puts lambda_max:
+    # above it F = 1 within the eta -> 0 extrapolation's error (~1e-4; 5e-4 allowed), below it
+    # 1 - F falls linearly (measured slope ~0.1 per unit of s) and the line through two
+    # thresholds below the edge reaches 0 within 0.01 of it
+    e = dmft.stationary(Ensemble.elman(3.0)).lyapunov_max
+    s = [e - 0.03, e - 0.01, e + 0.01, e + 0.03]
+    r = spectrum(Ensemble.elman(3.0), s=s, n_paths=128, n_replicas=1, grid_error=False)
+    u = 1.0 - r.cdf
+    assert np.all(np.abs(u[2:]) < 5e-4)
+    assert u[0] > u[1] > 5e-4
+    zero = s[1] + u[1] * (s[1] - s[0]) / (u[0] - u[1])
+    assert zero == pytest.approx(e, abs=0.01)
+
+
+@pytest.mark.parametrize("paths, seeds", [pytest.param(128, (0,), id="fast"),
+                                          pytest.param(256, (0, 1, 2), id="slow",
+                                                       marks=pytest.mark.slow)])
+def test_mean_exponent_is_the_mean_log_determinant(paths, seeds):
+    # the mean of the exponents is an exact average: for the map at delta = 1, h <- tanh(W h),
+    # per step (1/N) log|det(D W)| -> log g - 1/2 + E[log phi'(u)], u ~ N(0, g^2 Delta(0))
+    # (log|det W| / N -> log g - 1/2 for a Ginibre matrix of variance g^2 / N).  From the
+    # theory's F: mean = s* - int F ds (delta = 1 has no uncoupled exponent, so F is free of
+    # window artifacts down to its lower tail, covered to F < 1e-40).  Tolerance: 3 standard
+    # errors of the mean over the seeds (spread 0.008 over 3 seeds of 128 paths, measured: the
+    # calibration does not reach the deep tail of log phi') plus the trapezoid error of the
+    # threshold grid (0.0025: 32 against 63 thresholds)
+    g = 3.0
+    C = stationary_map(Ensemble.elman(g), 1.0)
+    x, w = np.polynomial.hermite_e.hermegauss(200)
+    elog = float((w / w.sum()) @ (-2.0 * np.log(np.cosh(math.sqrt(g * g * C[0]) * x))))
+    exact = math.log(g) - 0.5 + elog
+    s = np.concatenate([-np.geomspace(40, 9.5, 10), np.linspace(-9, 0.3, 32)])
+    means = []
+    for seed in seeds:
+        r = spectrum(Ensemble.elman(g), dt=1.0, s=s, n_paths=paths, n_replicas=1, seed=seed)
+        means.append(r.lyapunov_max - np.trapezoid(np.append(r.cdf, 1.0),
+                                                   np.append(r.s, r.lyapunov_max)))
+    sem = 0.008 * math.sqrt(128 / paths / len(seeds))
+    assert np.mean(means) == pytest.approx(exact, abs=3 * sem + 0.0025)
+
+
 def test_map_edge_at_delta_one_is_molgedey():
     # delta = 1: h <- tanh(W h); per step lambda = log(g sqrt(E[phi'(x)^2])) over the
     # stationary x (Molgedey, Schuchhardt, Schuster 1992), x ~ N(0, g^2 Delta_0)
@@ -229,3 +271,47 @@ def test_bad_input(kw, match):
     args.update(kw)
     with pytest.raises((ValueError, TypeError), match=match):
         spectrum(args.pop("ens"), **args)
+
+
+# ----------------------------------------------------------------------------- finite N (slow)
+SLOW_CASES = {
+    "tanh g=3": (Ensemble.elman(3.0), 0.1, 1.0),
+    "relu->tanh g=2,2": (Ensemble.node((2.0, 2.0), hidden="relu", output="tanh"), 0.1, 1.0),
+    "mGRU g=3 mu_z=0": (Ensemble.mgru(3.0, gate_gain=1.0, gate_bias_mean=0.0), 0.2, 2.0),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(SLOW_CASES))
+def test_theory_against_finite_n_spectra(name):
+    """F(s) at s = 0 and -0.1, and D_KY/N, of the theory against QR spectra of networks at
+    N = 500, 1000, 2000 (k = N/4: F is known down to lambda_k, below -0.3 here), 3, 2, 2
+    realizations, T = 200 tau_eff after 50 tau_eff, judged on the a + b/N extrapolation
+    (eq. 8.1): |a - theory| <= 3 standard errors of a plus 3 theory errors."""
+    ens, dt, unit = SLOW_CASES[name]
+    th = spectrum(ens)
+    plan = {500: (0, 1, 2), 1000: (0, 1), 2000: (0, 1)}
+    F0, F1, dky = [], [], []
+    for n, seeds in plan.items():
+        rows = []
+        for seed in seeds:
+            res = simulate.lyapunov_spectrum(simulate.sample(ens, n, seed=seed), n // 4,
+                                             t_max=200.0 * unit, dt=dt, t_transient=50.0 * unit,
+                                             seed=seed)
+            rows.append((*simulate.spectrum_cdf(res, [0.0, -0.1]),
+                         simulate.spectrum_summary(res).dimension_fraction))
+        F0.append([r[0] for r in rows])
+        F1.append([r[1] for r in rows])
+        dky.append([r[2] for r in rows])
+    ns = list(plan)
+    theory = {"F(0)": float(np.interp(0.0, th.s, th.cdf)),
+              "F(-0.1)": float(np.interp(-0.1, th.s, th.cdf)),
+              "D_KY/N": th.dimension_fraction}
+    err = {"F(0)": float(np.interp(0.0, th.s, th.cdf_err)),
+           "F(-0.1)": float(np.interp(-0.1, th.s, th.cdf_err)),
+           "D_KY/N": math.sqrt(sum(e * e for e in th.errors["dimension_fraction"].values()
+                                   if e is not None))}
+    for key, vals in (("F(0)", F0), ("F(-0.1)", F1), ("D_KY/N", dky)):
+        fit = simulate.finite_size_extrapolation(ns, vals)
+        assert abs(fit.value - theory[key]) <= 3 * fit.stderr + 3 * err[key], \
+            (name, key, fit.value, fit.stderr, theory[key])
