@@ -37,11 +37,12 @@ from .site import PARALLEL, SERIAL, SiteKernels
 __all__ = ["sampled"]
 
 
-def sampled(ens: Ensemble, *, n_paths: int = 1000, dt: float = 0.05, lag_window: float = 30.0,
+def sampled(ens: Ensemble, drive=None, *, n_paths: int = 1000, dt: float = 0.05,
+            lag_window: float = 30.0,
             burn_in: float = 20.0, measure: float = 60.0, damping: float = 1.0,
             max_iter: int = 80, tol: float = 3.0, n_average: int = 4, lyapunov: bool = True,
             lyapunov_iter: int = 16, lyapunov_burn: int | None = None, n_replicas: int = 4,
-            workers: int | None = None, seed: int = 0, drive=None) -> SampledResult:
+            workers: int | None = None, seed: int = 0) -> SampledResult:
     """Stationary sampling-based DMFT of a leaky, possibly gated and noise-driven ensemble.
 
     Iterates eqs. (6.1)-(6.2) (docs/theory.md section 6): sample ``n_paths`` paths of (u, z) from
@@ -57,6 +58,12 @@ def sampled(ens: Ensemble, *, n_paths: int = 1000, dt: float = 0.05, lag_window:
     ens : Ensemble
         Leaky (``leak=True``).  Use :func:`sampled_two_time` for non-leaky flows.  Input
         weights (``input_dim > 0``) need ``drive``.
+    drive : InputStatistics, optional
+        A stationary input x(t) through U (``ens.input_gain``) and U_z
+        (``ens.gate.input_gain``): the fields' covariances get g_x^2 C_x (first layer) and
+        g_xz^2 C_x (gate), docs/theory.md section 11.  The iteration then starts from the
+        driven closed theory with the gate's mean as a constant gate (:func:`dmft.driven`).
+        The phase of a driven state that is not chaotic is DRIVEN_STABLE.
     n_paths : int
         Sampled single-unit paths per iteration (Monte Carlo error ~ n_paths^-1/2).
     dt, lag_window, burn_in, measure : float
@@ -99,12 +106,6 @@ def sampled(ens: Ensemble, *, n_paths: int = 1000, dt: float = 0.05, lag_window:
         ``n_replicas``).  The replicas draw from their own seeds, so the result does not depend
         on ``workers``; the random draws, FFTs and the integration kernel release the GIL.
     seed : int
-    drive : InputStatistics, optional
-        A stationary input x(t) through U (``ens.input_gain``) and U_z
-        (``ens.gate.input_gain``): the fields' covariances get g_x^2 C_x (first layer) and
-        g_xz^2 C_x (gate), docs/theory.md section 11.  The iteration then starts from the
-        driven closed theory with the gate's mean as a constant gate (:func:`dmft.driven`).
-        The phase of a driven state that is not chaotic is DRIVEN_STABLE.
 
     Returns
     -------
