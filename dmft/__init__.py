@@ -16,15 +16,22 @@
 ``spectrum``                Lyapunov spectrum F(s), D_KY/N, h_KS/N from the single-site theory
 ``summarize_cdf``           D_KY/N, h_KS/N, 1 - F(0) of a tabulated F(s)
 ``summarize_exponents``     the same for finite-N exponents (``empirical_cdf``: their F(s))
+``driven``                  the theory under a stationary input: state, memory, lambda_max
+``InputStatistics``         a stationary input process by its covariance (white, OU, data)
+``gradient_growth``         predicted squared gradient norm over a horizon (Euler map)
 ==========================  =====================================================================
 """
 
 from . import activations as activations
 from . import kernels as kernels
+from ._driven import DrivenResult as DrivenResult
+from ._driven import driven as driven
+from ._driven import gradient_growth as gradient_growth
 from ._functionals import SpectrumSummary as SpectrumSummary
 from ._functionals import empirical_cdf as empirical_cdf
 from ._functionals import summarize_cdf as summarize_cdf
 from ._functionals import summarize_exponents as summarize_exponents
+from ._inputs import InputStatistics as InputStatistics
 from ._phase import phase_diagram as phase_diagram
 from ._sampled import SampledOptions as SampledOptions
 from ._sampled import SampledResult as SampledResult

@@ -7,7 +7,7 @@ directory, then checks on the generated HTML:
   numbers of a fast run, and each figure's JSON says ``"fast": true``), and every page that
   embeds an example says how its figure was made (the ``build_figures.py --only`` command);
 - every image a page references exists in the built site;
-- the theory and API pages are in the navigation; the theory page has sections 1-10 and every
+- the theory and API pages are in the navigation; the theory page has sections 1-11 and every
   equation number the code cites; the API page documents every public name of each package;
   every link of the equation map to the API page lands on an entry;
 - equations are rendered: arithmatex spans in the pages, the vendored MathJax script referenced
@@ -35,7 +35,9 @@ from hooks import public_names  # noqa: E402
 
 _EXAMPLE = re.compile(r"^<!-- example: (\w+) -->$", re.M)
 #: equation numbers the code's docstrings cite (they must exist in docs/theory.md)
-CITED = ("3.1", "3.2", "4.1", "4.2", "4.3", "4.4", "5.1", "5.2", "6.1", "6.2", "6.3")
+CITED = ("3.1", "3.2", "4.1", "4.2", "4.3", "4.4", "5.1", "5.2", "6.1", "6.2", "6.3",
+          "3.7", "6.7", "11.1", "11.2", "11.3", "11.4", "11.5", "11.6", "11.7", "11.8", "11.9",
+          "11.10")
 API_PACKAGES = ("dmft", "simulate", "gnode", "gnode.tasks")
 
 
@@ -78,7 +80,7 @@ def page_html(site: Path, md_name: str) -> str:
 
 def test_example_pages_found():
     # the marker regex must see the examples (a check over nothing passes nothing)
-    assert sum(len(v) for v in example_pages().values()) == 8
+    assert sum(len(v) for v in example_pages().values()) == 9
 
 
 def test_no_fast_mode_figure(site):
@@ -124,7 +126,7 @@ def test_theory_and_api_in_navigation(site):
 
 def test_theory_sections_and_cited_equations(site):
     text = (site / "theory" / "index.html").read_text()
-    for n in range(1, 11):
+    for n in range(1, 12):
         assert re.search(rf'<h2 id="{n}-[^"]*">{n}\. ', text), f"theory: no section {n}"
     for eq in CITED:
         assert rf"\tag{{{eq}}}" in text, f"theory: equation ({eq}) missing"

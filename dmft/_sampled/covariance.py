@@ -40,7 +40,8 @@ from .fields import SiteFields, divergence_time, is_explosive, sample_site_paths
 from .options import SampledGrid, SampledOptions
 from .site import SiteKernels
 
-__all__ = ["CovarianceEstimate", "iterate_covariance", "initial_covariance", "acf",
+__all__ = ["CovarianceEstimate", "iterate_covariance", "initial_covariance", "driven_start",
+           "acf",
            "no_drift", "converged", "N_TREND"]
 
 #: iterations over which the drift of Delta(0) is tested
@@ -119,9 +120,10 @@ class CovarianceEstimate:
 
 
 def iterate_covariance(ens: Ensemble, options: SampledOptions, grid: SampledGrid,
-                       C_start: np.ndarray, seeds: Iterator, kernels: SiteKernels
-                       ) -> CovarianceEstimate:
-    """Damped iteration of Delta(s) to self-consistency (module docstring)."""
+                       C_start: np.ndarray, seeds: Iterator, kernels: SiteKernels,
+                       cx: np.ndarray | None = None) -> CovarianceEstimate:
+    """Damped iteration of Delta(s) to self-consistency (module docstring); ``cx`` the input
+    covariance on the lag grid (None: no input)."""
     P, n_burn = grid.n_paths, grid.n_burn
     C = C_start.copy()
     hist = {"residual": [], "mc_error": [], "delta0": []}
@@ -129,7 +131,7 @@ def iterate_covariance(ens: Ensemble, options: SampledOptions, grid: SampledGrid
     finals = []
     for it in range(1, options.max_iter + 1):
         rng = np.random.default_rng(next(seeds))
-        fields = sample_site_paths(ens, C, grid.n_steps, P, grid.dt, rng, kernels)
+        fields = sample_site_paths(ens, C, grid.n_steps, P, grid.dt, rng, kernels, cx)
         if is_explosive(fields.h):
             return CovarianceEstimate(
                 C=None, delta=None, delta_err=None, delta_inf=None, delta_inf_err=None,
@@ -216,3 +218,22 @@ def _warm_start(ens, lags, te):
     if not (np.all(np.isfinite(c)) and math.isfinite(lam)):
         return None
     return c, lam
+
+
+def driven_start(ens: Ensemble, drive, fp, grid: SampledGrid) -> tuple[np.ndarray, float]:
+    """Starting Delta(s) and lambda under an input: the driven closed theory
+    (:func:`dmft.driven`, docs/theory.md section 11) with the gate replaced by the constant
+    E[G] at the fixed point (exact for a constant gate); :func:`initial_covariance` where the
+    closed theory fails."""
+    from .._driven import constant_gate, driven
+    from ..errors import ConvergenceError
+    e = ens.replace(gate=None) if ens.gate is None else constant_gate(
+        ens, min(fp.gate_mean if fp.gate_mean is not None else 1.0, 1.0))
+    try:
+        r = driven(e, drive)
+    except (ValueError, ConvergenceError):
+        return initial_covariance(ens, fp, grid)
+    if not (math.isfinite(r.delta0) and r.lags.size > 1):
+        return initial_covariance(ens, fp, grid)
+    c = np.interp(grid.lags, r.lags, r.autocorrelation)
+    return c, float(r.lyapunov_max)

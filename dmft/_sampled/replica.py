@@ -70,11 +70,13 @@ def _difference_fields(ens: Ensemble, A: np.ndarray, Dt: np.ndarray, shape, rng)
 
 def power_iteration(ens: Ensemble, C: np.ndarray, fields: SiteFields, grid: SampledGrid,
                     options: SampledOptions, seeds: Iterator, kernels: SiteKernels, *,
-                    static: bool, lam0: float = 0.0) -> LyapunovEstimate:
-    """Power iteration for lambda_max (module docstring); ``static``: start from a flat Dt."""
+                    static: bool, lam0: float = 0.0,
+                    cx: np.ndarray | None = None) -> LyapunovEstimate:
+    """Power iteration for lambda_max (module docstring); ``static``: start from a flat Dt;
+    ``cx``: the input covariance (the fields' law; the input is common to both replicas)."""
     lam_leak = 1.0 if ens.leak else 0.0
     te, P, n_lag = grid.tau_eff, grid.n_paths, grid.n_lag
-    _, _, A = last_preactivation(ens, float(C[0]), C)
+    _, _, A = last_preactivation(ens, float(C[0]), C, cx)
     act = get_activation(ens.flow[-1].activation)
     Dt = _initial_shape(C, n_lag, static)
     lam = float(lam0)
@@ -84,7 +86,7 @@ def power_iteration(ens: Ensemble, C: np.ndarray, fields: SiteFields, grid: Samp
     for k in range(options.lyapunov_iter):
         rng = np.random.default_rng(next(seeds))
         f = fields if k == 0 else sample_site_paths(ens, C, fields.h.shape[1], P, grid.dt,
-                                                    rng, kernels)
+                                                    rng, kernels, cx)
         du, dz = _difference_fields(ens, A, Dt, f.h.shape, rng)
         _, d_u = act.values(f.u)
         y = integrate_tangent(f.G, d_u, f.h, f.phi, du, dz, lam=lam, lam_leak=lam_leak,

@@ -24,7 +24,12 @@ from .. import _validate as _v
 from ..ensemble import Ensemble
 from ..errors import ConvergenceError
 from ..results import Phase
-from .covariance import CovarianceEstimate, initial_covariance, iterate_covariance
+from .covariance import (
+    CovarianceEstimate,
+    driven_start,
+    initial_covariance,
+    iterate_covariance,
+)
 from .fields import EXPLOSION_BOUND, tau_eff
 from .options import SampledGrid, SampledOptions
 from .replica import LyapunovEstimate, fixed_point_lyapunov, power_iteration
@@ -34,7 +39,8 @@ from .site import PARALLEL, SERIAL, SiteKernels
 __all__ = ["sampled"]
 
 
-def sampled(ens: Ensemble, *, n_paths: int = 1000, dt: float = 0.05, lag_window: float = 30.0,
+def sampled(ens: Ensemble, drive=None, *, n_paths: int = 1000, dt: float = 0.05,
+            lag_window: float = 30.0,
             burn_in: float = 20.0, measure: float = 60.0, damping: float = 1.0,
             max_iter: int = 80, tol: float = 3.0, n_average: int = 4, lyapunov: bool = True,
             lyapunov_iter: int = 16, lyapunov_burn: int | None = None, n_replicas: int = 4,
@@ -52,7 +58,14 @@ def sampled(ens: Ensemble, *, n_paths: int = 1000, dt: float = 0.05, lag_window:
     Parameters
     ----------
     ens : Ensemble
-        Leaky (``leak=True``), no inputs.  Use :func:`sampled_two_time` for non-leaky flows.
+        Leaky (``leak=True``).  Use :func:`sampled_two_time` for non-leaky flows.  Input
+        weights (``input_dim > 0``) need ``drive``.
+    drive : InputStatistics, optional
+        A stationary input x(t) through U (``ens.input_gain``) and U_z
+        (``ens.gate.input_gain``): the fields' covariances get g_x^2 C_x (first layer) and
+        g_xz^2 C_x (gate), docs/theory.md section 11.  The iteration then starts from the
+        driven closed theory with the gate's mean as a constant gate (:func:`dmft.driven`).
+        The phase of a driven state that is not chaotic is DRIVEN_STABLE.
     n_paths : int
         Sampled single-unit paths per iteration (Monte Carlo error ~ n_paths^-1/2).
     dt, lag_window, burn_in, measure : float
@@ -116,24 +129,30 @@ def sampled(ens: Ensemble, *, n_paths: int = 1000, dt: float = 0.05, lag_window:
     docs/theory.md section 6; Eissfeller & Opper, PRL 68, 2094 (1992); Roy, Biroli, Bunin,
     Cammarota, J. Phys. A 52, 484001 (2019).
     """
-    _check_scope(ens)
+    _check_scope(ens, drive)
     options = SampledOptions(
         n_paths=n_paths, dt=dt, lag_window=lag_window, burn_in=burn_in, measure=measure,
         damping=damping, max_iter=max_iter, tol=tol, n_average=n_average, lyapunov=lyapunov,
         lyapunov_iter=lyapunov_iter, lyapunov_burn=lyapunov_burn, n_replicas=n_replicas,
         workers=workers, seed=seed)
-    return solve(ens, options)
+    return solve(ens, options, drive)
 
 
-def _check_scope(ens) -> None:
+def _check_scope(ens, drive=None) -> None:
+    from .._inputs import InputStatistics
     if not isinstance(ens, Ensemble):
         raise _v.ParameterTypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
     if not ens.leak:
         raise ValueError("sampled: a non-leaky ensemble has no stationary state; use "
                          "dmft.sampled_two_time")
-    if ens.input_dim > 0:
-        raise ValueError("sampled: ensembles with inputs (input_dim > 0) are not supported; "
-                         "use input_dim=0 (noise-driven ensembles are supported)")
+    if drive is not None and not isinstance(drive, InputStatistics):
+        raise TypeError(f"drive must be a dmft.InputStatistics or None, got "
+                        f"{type(drive).__name__}")
+    if ens.input_dim > 0 and drive is None:
+        raise ValueError("sampled: an ensemble with inputs (input_dim > 0) needs the input's "
+                         "statistics: pass drive=dmft.InputStatistics(...) (or input_dim=0)")
+    if drive is not None and ens.input_dim == 0:
+        raise ValueError("sampled: drive given but the ensemble has no input (input_dim = 0)")
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -158,18 +177,20 @@ class ReplicaEstimate:
 
 def run_replica(ens: Ensemble, fp, grid: SampledGrid, options: SampledOptions,
                 start: tuple[np.ndarray, float], kernels: SiteKernels,
-                seedseq: np.random.SeedSequence) -> ReplicaEstimate:
-    """One independent replica: the covariance loop, then the power iteration."""
+                seedseq: np.random.SeedSequence, cx: np.ndarray | None = None
+                ) -> ReplicaEstimate:
+    """One independent replica: the covariance loop, then the power iteration (``cx``: the
+    input covariance on the lag grid, None without input)."""
     seeds = iter(seedseq.spawn(options.max_iter + options.lyapunov_iter + 4))
-    cov = iterate_covariance(ens, options, grid, start[0], seeds, kernels)
+    cov = iterate_covariance(ens, options, grid, start[0], seeds, kernels, cx)
     if cov.diverged:
         return ReplicaEstimate(covariance=cov, lyapunov=None, gate_sample=None)
     lyap = None
-    static = _at_fixed_point(ens, fp)
+    static = _at_fixed_point(ens, fp, cx)
     if options.lyapunov:
         try:
             lyap = power_iteration(ens, cov.C, cov.fields, grid, options, seeds, kernels,
-                                   static=static, lam0=start[1])
+                                   static=static, lam0=start[1], cx=cx)
         except ConvergenceError:
             if not static:
                 raise
@@ -179,21 +200,24 @@ def run_replica(ens: Ensemble, fp, grid: SampledGrid, options: SampledOptions,
     return ReplicaEstimate(covariance=cov, lyapunov=lyap, gate_sample=gate_sample)
 
 
-def _at_fixed_point(ens: Ensemble, fp) -> bool:
-    """The state settles on the fixed point: stable or marginal (rho = 1), finite q*, no noise."""
+def _at_fixed_point(ens: Ensemble, fp, cx=None) -> bool:
+    """The state settles on the fixed point: stable or marginal (rho = 1), finite q*, no noise
+    and no input drive (``cx``)."""
     return (fp.phase in (Phase.FIXED_POINT, Phase.CRITICAL) and math.isfinite(fp.q)
-            and ens.noise_std == 0)
+            and ens.noise_std == 0 and cx is None)
 
 
-def solve(ens: Ensemble, options: SampledOptions) -> SampledResult:
+def solve(ens: Ensemble, options: SampledOptions, drive=None) -> SampledResult:
     """:func:`sampled` with validated options (the module's contract)."""
     from ..static import fixed_point
     fp = fixed_point(ens)
     grid = SampledGrid.create(options, tau_eff(ens))
-    start = initial_covariance(ens, fp, grid)
+    cx = None if drive is None else drive.covariance(grid.lags)
+    start = initial_covariance(ens, fp, grid) if drive is None else \
+        driven_start(ens, drive, fp, grid)
     threaded = options.workers > 1
     run = partial(run_replica, ens, fp, grid, options, start,
-                  SERIAL if threaded else PARALLEL)
+                  SERIAL if threaded else PARALLEL, cx=cx)
     seqs = np.random.SeedSequence(options.seed).spawn(options.n_replicas)
     if threaded:
         with ThreadPoolExecutor(min(options.workers, options.n_replicas)) as ex:
@@ -203,7 +227,7 @@ def solve(ens: Ensemble, options: SampledOptions) -> SampledResult:
     for b, rep in enumerate(replicas):
         if rep.covariance.diverged:
             return _explosive_result(ens, fp, grid, options, rep, b)
-    return _combine(ens, grid, options, replicas)
+    return _combine(ens, grid, options, replicas, driven=drive is not None)
 
 
 def _combine_values(values, errors) -> tuple[np.ndarray, np.ndarray]:
@@ -226,7 +250,7 @@ def _history(replicas, lyapunov: bool) -> dict:
     return {k: np.asarray(v) for k, v in hist.items()}
 
 
-def _combine(ens, grid, options, replicas) -> SampledResult:
+def _combine(ens, grid, options, replicas, driven: bool = False) -> SampledResult:
     covs = [r.covariance for r in replicas]
     C, C_err = _combine_values([c.delta for c in covs], [c.delta_err for c in covs])
     d_inf, d_inf_err = (float(x) for x in _combine_values([c.delta_inf for c in covs],
@@ -240,7 +264,7 @@ def _combine(ens, grid, options, replicas) -> SampledResult:
         lyap, lyap_err = (float(x) for x in _combine_values(
             [r.lyapunov.lyapunov_max for r in replicas],
             [r.lyapunov.lyapunov_err for r in replicas]))
-        phase = Phase.from_lyapunov(lyap, lyap_err, noise=ens.noise_std > 0)
+        phase = Phase.from_lyapunov(lyap, lyap_err, noise=ens.noise_std > 0 or driven)
     hist = _history(replicas, options.lyapunov)
     it = max(c.n_iter for c in covs)
     residual = max(c.residual for c in covs)
