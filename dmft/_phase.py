@@ -241,6 +241,38 @@ def _axis(axis, name):
     return axis[0], vals
 
 
+def _check_quantities(quantities) -> tuple:
+    """``quantities`` as a tuple; ValueError/TypeError unless a non-empty subset of
+    :data:`QUANTITIES`."""
+    if isinstance(quantities, str):
+        raise _v.ParameterTypeError(f"quantities must be a sequence of names from "
+                                    f"{QUANTITIES}, got the string {quantities!r}")
+    quantities = tuple(quantities)
+    bad = [q for q in quantities if q not in QUANTITIES]
+    if bad or not quantities:
+        raise ValueError(f"quantities must be a non-empty subset of {QUANTITIES}, got {bad}")
+    return quantities
+
+
+def _point_arrays(results: list, quantities: tuple, dims: list, shape: tuple) -> dict:
+    """The dataset's variables ``{name: (dims, array)}`` from the per-point (result, error)
+    pairs: each quantity (NaN / "failed" where the solver raised), ``phase_code`` with
+    ``phase``, and ``status``."""
+    data = {}
+    for q in quantities:
+        if q in ("phase", "method"):
+            fill = Phase.FAILED if q == "phase" else "failed"
+            arr = np.array([r[q] if r else fill for r, _ in results], dtype=object)
+        else:
+            arr = np.array([r[q] if r else np.nan for r, _ in results], dtype=float)
+        data[q] = (dims, arr.reshape(shape).astype(str if q in ("phase", "method") else float))
+    if "phase" in quantities:
+        codes = [Phase(r["phase"]).code if r else Phase.FAILED.code for r, _ in results]
+        data["phase_code"] = (dims, np.array(codes, dtype=int).reshape(shape))
+    data["status"] = (dims, np.array([err or "ok" for _, err in results]).reshape(shape))
+    return data
+
+
 def phase_diagram(ens: Ensemble, x: tuple[str, Sequence[float]] = ("gain", np.linspace(0.5, 3, 11)),
                   y: tuple[str, Sequence[float]] | None = None, *,
                   quantities: Sequence[str] = QUANTITIES, sampled_kwargs: dict | None = None,
@@ -323,13 +355,7 @@ def phase_diagram(ens: Ensemble, x: tuple[str, Sequence[float]] = ("gain", np.li
                                     f"{type(sampled_kwargs).__name__}")
     _v.check_memory(_POINT_BYTES * math.prod(len(v) for _, v in axes),
                     "the phase diagram's grid (one ensemble and one result per point)")
-    if isinstance(quantities, str):
-        raise _v.ParameterTypeError(f"quantities must be a sequence of names from "
-                                    f"{QUANTITIES}, got the string {quantities!r}")
-    quantities = tuple(quantities)
-    bad = [q for q in quantities if q not in QUANTITIES]
-    if bad or not quantities:
-        raise ValueError(f"quantities must be a non-empty subset of {QUANTITIES}, got {bad}")
+    quantities = _check_quantities(quantities)
     # validate every path on the first values before any work
     shape = tuple(len(v) for _, v in axes)
     ensembles = []
@@ -355,21 +381,10 @@ def phase_diagram(ens: Ensemble, x: tuple[str, Sequence[float]] = ("gain", np.li
             results = list(_progress(it, len(tasks), progress))
     else:
         results = list(_progress(map(_point_task, tasks), len(tasks), progress))
-    data = {}
     dims = [axis_name(name) for name, _ in axes]
     if len(set(dims)) != len(dims):
         raise ValueError(f"x and y must name different parameters, got {[n for n, _ in axes]}")
-    for q in quantities:
-        if q in ("phase", "method"):
-            fill = Phase.FAILED if q == "phase" else "failed"
-            arr = np.array([r[q] if r else fill for r, _ in results], dtype=object)
-        else:
-            arr = np.array([r[q] if r else np.nan for r, _ in results], dtype=float)
-        data[q] = (dims, arr.reshape(shape).astype(str if q in ("phase", "method") else float))
-    if "phase" in quantities:
-        codes = [Phase(r["phase"]).code if r else Phase.FAILED.code for r, _ in results]
-        data["phase_code"] = (dims, np.array(codes, dtype=int).reshape(shape))
-    data["status"] = (dims, np.array([err or "ok" for _, err in results]).reshape(shape))
+    data = _point_arrays(results, quantities, dims, shape)
     coords = {axis_name(name): (axis_name(name), vals, _axis_attrs(name)) for name, vals in axes}
     ds = xr.Dataset(data, coords=coords)
     for v in ds.data_vars:

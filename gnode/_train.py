@@ -17,7 +17,7 @@ import copy
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -230,6 +230,121 @@ def _describe_model(model: torch.nn.Module) -> list:
                                          for k, v in model.state_dict().items()]
 
 
+@dataclass
+class _State:
+    """Mutable progress of a run: epochs done, steps, loss history and the best parameters."""
+
+    epoch: int = 0
+    n_steps: int = 0
+    train_loss: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    best_state: dict | None = None
+    best_epoch: int = 0
+    best_loss: float = math.inf
+
+
+def _check_train_args(model, loss, resume, restore_best, progress, checkpoint, epochs,
+                      batch_size, seed, lr, weight_decay, grad_clip, val_fraction) -> tuple:
+    """Validate :func:`train`'s settings; return the flags and numbers in canonical form."""
+    if not isinstance(model, torch.nn.Module):
+        raise _v.ParameterTypeError(f"model must be a torch.nn.Module, got "
+                                    f"{type(model).__name__}")
+    _v.choice("loss", loss, LOSSES)
+    resume, restore_best, progress = (_v.flag(n, v) for n, v in (
+        ("resume", resume), ("restore_best", restore_best), ("progress", progress)))
+    if checkpoint is not None and not isinstance(checkpoint, str | os.PathLike):
+        raise _v.ParameterTypeError(f"checkpoint must be a file path or None, got "
+                                    f"{type(checkpoint).__name__}")
+    epochs = _check_int("epochs", epochs, 1)
+    batch_size = _check_int("batch_size", batch_size, 1)
+    seed = _check_int("seed", seed, 0)
+    lr = _check_number("lr", lr, strict=True)
+    weight_decay = _check_number("weight_decay", weight_decay)
+    grad_clip = _check_number("grad_clip", grad_clip, strict=True, allow_none=True)
+    val_fraction = _check_number("val_fraction", val_fraction)
+    if not val_fraction < 1:
+        raise ValueError(f"val_fraction must lie in [0, 1), got {val_fraction}")
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs a checkpoint path")
+    return (resume, restore_best, progress, epochs, batch_size, seed, lr, weight_decay,
+            grad_clip, val_fraction)
+
+
+def _split(x, y, ln, val_data, val_fraction, gen, loss, dtype) -> tuple:
+    """The training and validation sets ``(xt, yt, lt, xv, yv, lv)`` (validation ones None
+    without a validation set); a random split draws its permutation from ``gen``."""
+    if val_data is not None:
+        if not isinstance(val_data, tuple | list) or len(val_data) not in (2, 3):
+            raise TypeError("val_data must be (inputs, targets) or (inputs, targets, lengths)")
+        xv, yv, lv = _check_data(*val_data, *([None] if len(val_data) == 2 else []),
+                                 loss=loss, dtype=dtype, tag="val_")
+        return x, y, ln, xv, yv, lv
+    if val_fraction > 0:
+        n = x.shape[0]
+        n_val = int(round(val_fraction * n))
+        if n_val < 1 or n_val > n - 1:
+            raise ValueError(f"val_fraction={val_fraction} leaves {n_val} validation and "
+                             f"{n - n_val} training samples of {n}; need at least 1 of each")
+        perm = torch.randperm(n, generator=gen)
+        iv, it = perm[:n_val], perm[n_val:]
+        return (x[it], y[it], None if ln is None else ln[it],
+                x[iv], y[iv], None if ln is None else ln[iv])
+    return x, y, ln, None, None, None
+
+
+def _resume(path, config, model, opt, gen) -> _State:
+    """Load the checkpoint at ``path`` into model, optimizer and generator; return its progress.
+
+    Raises ValueError when its format version or any entry of ``config`` differs from this run.
+    """
+    ck = _load(path)
+    if ck.get("version") != _CKPT_VERSION:
+        raise ValueError(f"checkpoint {path!r} has an unknown format version")
+    for key, val in config.items():
+        if ck["config"].get(key) != val:
+            raise ValueError(f"checkpoint {path!r} was written with {key}="
+                             f"{ck['config'].get(key)!r}, this call has {val!r}; resume "
+                             "needs the same settings and data")
+    model.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["optimizer"])
+    gen.set_state(ck["generator"])
+    return _State(epoch=int(ck["epoch"]), n_steps=int(ck["n_steps"]),
+                  train_loss=list(ck["train_loss"]), val_loss=list(ck["val_loss"]),
+                  best_state=ck["best_state"], best_epoch=int(ck["best_epoch"]),
+                  best_loss=float(ck["best_loss"]))
+
+
+def _train_epoch(model, opt, params, gen, data, batch_size, loss, grad_clip, epoch,
+                 st: _State, restore_best) -> float:
+    """One epoch of AdamW steps over shuffled mini-batches; return the summed sample loss.
+
+    Counts the steps in ``st.n_steps``. A non-finite loss restores ``st.best_state`` (with
+    ``restore_best``) and raises ConvergenceError.
+    """
+    xt, yt, lt = data
+    n_train = xt.shape[0]
+    order = torch.randperm(n_train, generator=gen)
+    total = 0.0
+    for i in range(0, n_train, batch_size):
+        idx = order[i:i + batch_size]
+        opt.zero_grad(set_to_none=True)
+        value = _loss(model, xt[idx], yt[idx], None if lt is None else lt[idx], loss)
+        if not torch.isfinite(value):
+            if st.best_state is not None and restore_best:
+                model.load_state_dict(st.best_state)
+            raise ConvergenceError(
+                f"training loss became non-finite in epoch {epoch + 1}; lower lr or "
+                "set grad_clip", epoch=epoch + 1, best_epoch=st.best_epoch,
+                best_loss=st.best_loss, train_loss=st.train_loss)
+        value.backward()
+        if grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        opt.step()
+        st.n_steps += 1
+        total += float(value.detach()) * idx.numel()
+    return total
+
+
 def train(model: torch.nn.Module, inputs, targets, *, epochs: int = 100, batch_size: int = 50,
           lr: float = 1e-3, weight_decay: float = 1e-2, val_fraction: float = 0.1,
           val_data: tuple | None = None, lengths=None, loss: str = "mse",
@@ -286,49 +401,15 @@ def train(model: torch.nn.Module, inputs, targets, *, epochs: int = 100, batch_s
         When a training loss becomes non-finite (the best parameters so far are restored into
         the model first); lower ``lr`` or set ``grad_clip``.
     """
-    if not isinstance(model, torch.nn.Module):
-        raise _v.ParameterTypeError(f"model must be a torch.nn.Module, got "
-                                    f"{type(model).__name__}")
-    _v.choice("loss", loss, LOSSES)
-    resume, restore_best, progress = (_v.flag(n, v) for n, v in (
-        ("resume", resume), ("restore_best", restore_best), ("progress", progress)))
-    if checkpoint is not None and not isinstance(checkpoint, str | os.PathLike):
-        raise _v.ParameterTypeError(f"checkpoint must be a file path or None, got "
-                                    f"{type(checkpoint).__name__}")
-    epochs = _check_int("epochs", epochs, 1)
-    batch_size = _check_int("batch_size", batch_size, 1)
-    seed = _check_int("seed", seed, 0)
-    lr = _check_number("lr", lr, strict=True)
-    weight_decay = _check_number("weight_decay", weight_decay)
-    grad_clip = _check_number("grad_clip", grad_clip, strict=True, allow_none=True)
-    val_fraction = _check_number("val_fraction", val_fraction)
-    if not val_fraction < 1:
-        raise ValueError(f"val_fraction must lie in [0, 1), got {val_fraction}")
-    if resume and checkpoint is None:
-        raise ValueError("resume=True needs a checkpoint path")
+    (resume, restore_best, progress, epochs, batch_size, seed, lr, weight_decay, grad_clip,
+     val_fraction) = _check_train_args(model, loss, resume, restore_best, progress, checkpoint,
+                                       epochs, batch_size, seed, lr, weight_decay, grad_clip,
+                                       val_fraction)
     dtype = _model_dtype(model)
     x, y, ln = _check_data(inputs, targets, lengths, loss, dtype)
 
     gen = torch.Generator().manual_seed(seed)
-    if val_data is not None:
-        if not isinstance(val_data, tuple | list) or len(val_data) not in (2, 3):
-            raise TypeError("val_data must be (inputs, targets) or (inputs, targets, lengths)")
-        xv, yv, lv = _check_data(*val_data, *([None] if len(val_data) == 2 else []),
-                                 loss=loss, dtype=dtype, tag="val_")
-        xt, yt, lt = x, y, ln
-    elif val_fraction > 0:
-        n = x.shape[0]
-        n_val = int(round(val_fraction * n))
-        if n_val < 1 or n_val > n - 1:
-            raise ValueError(f"val_fraction={val_fraction} leaves {n_val} validation and "
-                             f"{n - n_val} training samples of {n}; need at least 1 of each")
-        perm = torch.randperm(n, generator=gen)
-        iv, it = perm[:n_val], perm[n_val:]
-        xv, yv, lv = x[iv], y[iv], None if ln is None else ln[iv]
-        xt, yt, lt = x[it], y[it], None if ln is None else ln[it]
-    else:
-        xv = yv = lv = None
-        xt, yt, lt = x, y, ln
+    xt, yt, lt, xv, yv, lv = _split(x, y, ln, val_data, val_fraction, gen, loss, dtype)
     n_train = xt.shape[0]
     eval_batch = max(batch_size, 256)
 
@@ -340,83 +421,49 @@ def train(model: torch.nn.Module, inputs, targets, *, epochs: int = 100, batch_s
               "loss": loss, "grad_clip": grad_clip, "val_fraction": val_fraction,
               "data": _fingerprint(xt, yt, lt, xv, yv, lv), "model": _describe_model(model)}
 
-    start, n_steps = 0, 0
-    hist_train: list[float] = []
-    hist_val: list[float] = []
-    best_state, best_epoch, best_loss = None, 0, math.inf
+    st = _State()
     path = None if checkpoint is None else os.fspath(checkpoint)
     if resume and path is not None and os.path.exists(path):
-        ck = _load(path)
-        if ck.get("version") != _CKPT_VERSION:
-            raise ValueError(f"checkpoint {path!r} has an unknown format version")
-        for key, val in config.items():
-            if ck["config"].get(key) != val:
-                raise ValueError(f"checkpoint {path!r} was written with {key}="
-                                 f"{ck['config'].get(key)!r}, this call has {val!r}; resume "
-                                 "needs the same settings and data")
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        gen.set_state(ck["generator"])
-        start, n_steps = int(ck["epoch"]), int(ck["n_steps"])
-        hist_train, hist_val = list(ck["train_loss"]), list(ck["val_loss"])
-        best_state, best_epoch, best_loss = ck["best_state"], int(ck["best_epoch"]), \
-            float(ck["best_loss"])
+        st = _resume(path, config, model, opt, gen)
 
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
-    bar = tqdm(total=epochs, initial=min(start, epochs), desc="train", unit="epoch",
+    bar = tqdm(total=epochs, initial=min(st.epoch, epochs), desc="train", unit="epoch",
                disable=not progress, leave=False)
     try:
-        for epoch in range(start, epochs):
+        for epoch in range(st.epoch, epochs):
             model.train()
-            order = torch.randperm(n_train, generator=gen)
-            total = 0.0
-            for i in range(0, n_train, batch_size):
-                idx = order[i:i + batch_size]
-                opt.zero_grad(set_to_none=True)
-                value = _loss(model, xt[idx], yt[idx], None if lt is None else lt[idx], loss)
-                if not torch.isfinite(value):
-                    if best_state is not None and restore_best:
-                        model.load_state_dict(best_state)
-                    raise ConvergenceError(
-                        f"training loss became non-finite in epoch {epoch + 1}; lower lr or "
-                        "set grad_clip", epoch=epoch + 1, best_epoch=best_epoch,
-                        best_loss=best_loss, train_loss=hist_train)
-                value.backward()
-                if grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(params, grad_clip)
-                opt.step()
-                n_steps += 1
-                total += float(value.detach()) * idx.numel()
+            total = _train_epoch(model, opt, params, gen, (xt, yt, lt), batch_size, loss,
+                                 grad_clip, epoch, st, restore_best)
             model.eval()
-            hist_train.append(total / n_train)
+            st.train_loss.append(total / n_train)
             if xv is not None:
                 v = _evaluate(model, xv, yv, lv, loss, eval_batch)
             else:
                 v = _evaluate(model, xt, yt, lt, loss, eval_batch)
-            hist_val.append(v)
-            if v < best_loss:
-                best_loss, best_epoch = v, epoch + 1
-                best_state = copy.deepcopy(model.state_dict())
+            st.val_loss.append(v)
+            if v < st.best_loss:
+                st.best_loss, st.best_epoch = v, epoch + 1
+                st.best_state = copy.deepcopy(model.state_dict())
             if path is not None:
-                _save(path, {"version": _CKPT_VERSION, "epoch": epoch + 1, "n_steps": n_steps,
+                _save(path, {"version": _CKPT_VERSION, "epoch": epoch + 1, "n_steps": st.n_steps,
                              "model": model.state_dict(), "optimizer": opt.state_dict(),
-                             "generator": gen.get_state(), "best_state": best_state,
-                             "best_epoch": best_epoch, "best_loss": best_loss,
-                             "train_loss": hist_train, "val_loss": hist_val,
+                             "generator": gen.get_state(), "best_state": st.best_state,
+                             "best_epoch": st.best_epoch, "best_loss": st.best_loss,
+                             "train_loss": st.train_loss, "val_loss": st.val_loss,
                              "config": config})
             bar.update(1)
-            bar.set_postfix(train=f"{hist_train[-1]:.3g}", val=f"{v:.3g}")
+            bar.set_postfix(train=f"{st.train_loss[-1]:.3g}", val=f"{v:.3g}")
     finally:
         bar.close()
-    if best_state is None:
+    if st.best_state is None:
         raise ConvergenceError("no finite validation loss in any epoch", epochs=epochs,
-                               val_loss=hist_val)
+                               val_loss=st.val_loss)
     if restore_best:
-        model.load_state_dict(best_state)
-    done = len(hist_train)
-    return TrainResult(np.asarray(hist_train), np.asarray(hist_val), best_epoch, best_loss,
-                       done, bool(np.all(np.isfinite(hist_val))), best_loss, n_steps,
-                       f"AdamW, {done} epochs, best validation loss {best_loss:.4g} at epoch "
-                       f"{best_epoch}", time.perf_counter() - t0)
+        model.load_state_dict(st.best_state)
+    done = len(st.train_loss)
+    return TrainResult(np.asarray(st.train_loss), np.asarray(st.val_loss), st.best_epoch,
+                       st.best_loss, done, bool(np.all(np.isfinite(st.val_loss))), st.best_loss,
+                       st.n_steps, f"AdamW, {done} epochs, best validation loss "
+                       f"{st.best_loss:.4g} at epoch {st.best_epoch}", time.perf_counter() - t0)

@@ -102,6 +102,58 @@ def _default_bias_std(fan_in: int) -> float:
     return 1.0 / math.sqrt(3.0 * fan_in)
 
 
+def _gain(given, weight: torch.Tensor, arch: bool) -> float:
+    """``given``, else the gain of ``weight``: g = rms(W) sqrt(fan_in), or
+    :data:`TORCH_DEFAULT_GAIN` for the architecture's scales."""
+    if given is not None:
+        return given
+    return TORCH_DEFAULT_GAIN if arch else _rms(weight) * math.sqrt(weight.shape[1])
+
+
+def _flow_layers(field: GatedField, gains, bias_std, arch: bool) -> list[Layer]:
+    """The ensemble's flow layers of ``field`` (gains and bias spreads given, else estimated
+    as in :func:`ensemble_of`); a bias spread on a layer without bias is a ValueError."""
+    n, L = field.state_dim, field.depth
+    gl = _per_layer("gains", gains, L)
+    sl = _per_layer("bias_std", bias_std, L)
+    widths = field.widths()
+    layers = []
+    for i, (lin, act) in enumerate(zip(field.flow, field.activations, strict=True)):
+        g = _gain(gl[i], lin.weight, arch)
+        if lin.bias is None:
+            if sl[i]:
+                raise ValueError(f"bias_std[{i}] = {sl[i]} but flow layer {i} has no bias "
+                                 "(model built with bias=False)")
+            s = 0.0
+        elif sl[i] is not None:
+            s = sl[i]
+        else:
+            s = _default_bias_std(lin.in_features) if arch else _rms(lin.bias)
+        w = 1.0 if i == L - 1 else widths[i + 1] / n
+        layers.append(Layer(g, act, s, w))
+    return layers
+
+
+def _gate_of(field: GatedField, gate_gain, gate_bias_mean, gate_bias_std, gate_input_gain,
+             arch: bool) -> Gate:
+    """The ensemble's gate of ``field``'s one-layer gate (parameters given, else estimated as
+    in :func:`ensemble_of`)."""
+    wz, bz = field.gate[0].weight, field.gate[0].bias.detach()
+    gz = _gain(gate_gain, wz, arch)
+    if gate_bias_mean is not None:
+        mu = gate_bias_mean
+    else:
+        mu = 0.0 if arch else float(bz.mean())
+    if gate_bias_std is not None:
+        sz = gate_bias_std
+    else:
+        sz = _default_bias_std(field.state_dim) if arch else float(bz.std(correction=0))
+    gxz = 0.0
+    if field.gate_input is not None:
+        gxz = _gain(gate_input_gain, field.gate_input.weight, arch)
+    return Gate(gz, mu, sz, gxz)
+
+
 def ensemble_of(model, *, gains: float | Sequence[float] | None = None,
                 bias_std: float | Sequence[float] | None = None,
                 gate_gain: float | None = None, gate_bias_mean: float | None = None,
@@ -145,56 +197,20 @@ def ensemble_of(model, *, gains: float | Sequence[float] | None = None,
     if scales not in SCALES:
         raise ValueError(f"scales must be one of {SCALES}, got {scales!r}")
     arch = scales == "architecture"
-
-    def gain(given, weight: torch.Tensor) -> float:
-        if given is not None:
-            return given
-        return TORCH_DEFAULT_GAIN if arch else _rms(weight) * math.sqrt(weight.shape[1])
-
-    n, L = field.state_dim, field.depth
-    gl = _per_layer("gains", gains, L)
-    sl = _per_layer("bias_std", bias_std, L)
-    widths = field.widths()
-    layers = []
-    for i, (lin, act) in enumerate(zip(field.flow, field.activations, strict=True)):
-        g = gain(gl[i], lin.weight)
-        if lin.bias is None:
-            if sl[i]:
-                raise ValueError(f"bias_std[{i}] = {sl[i]} but flow layer {i} has no bias "
-                                 "(model built with bias=False)")
-            s = 0.0
-        elif sl[i] is not None:
-            s = sl[i]
-        else:
-            s = _default_bias_std(lin.in_features) if arch else _rms(lin.bias)
-        w = 1.0 if i == L - 1 else widths[i + 1] / n
-        layers.append(Layer(g, act, s, w))
-    gate = None
+    layers = _flow_layers(field, gains, bias_std, arch)
     if timescale is not None:
         if gate_bias_mean is not None:
             raise ValueError("give either timescale or gate_bias_mean, not both")
         gate_bias_mean = gate_bias_for_timescale(timescale, field.tau)
+    gate = None
     if field.gated and not field.gate_hidden:
-        wz, bz = field.gate[0].weight, field.gate[0].bias.detach()
-        gz = gain(gate_gain, wz)
-        if gate_bias_mean is not None:
-            mu = gate_bias_mean
-        else:
-            mu = 0.0 if arch else float(bz.mean())
-        if gate_bias_std is not None:
-            sz = gate_bias_std
-        else:
-            sz = _default_bias_std(n) if arch else float(bz.std(correction=0))
-        gxz = 0.0
-        if field.gate_input is not None:
-            gxz = gain(gate_input_gain, field.gate_input.weight)
-        gate = Gate(gz, mu, sz, gxz)
+        gate = _gate_of(field, gate_gain, gate_bias_mean, gate_bias_std, gate_input_gain, arch)
     elif not field.gated and any(v is not None for v in (gate_gain, gate_bias_mean,
                                                           gate_bias_std, gate_input_gain)):
         raise ValueError("gate parameters given but the model has no gate")
     gx = 0.0
     if field.flow_input is not None:
-        gx = gain(input_gain, field.flow_input.weight)
+        gx = _gain(input_gain, field.flow_input.weight, arch)
     return Ensemble(flow=tuple(layers), gate=gate, leak=field.leak, tau=field.tau,
                     input_dim=field.input_dim, input_gain=gx)
 

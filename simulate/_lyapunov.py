@@ -123,6 +123,49 @@ def _next_sub(sub, growth, steps_per_ons):
     return sub
 
 
+@njit(cache=True, inline="always")
+def _traced_step(Z, method, dt, r, p, k1, k2, tmp, work, xt, yt, hbuf, want, one_layer):
+    """One :func:`_step` of Z; with ``want`` return tr J at the step's start (0.0 otherwise).
+
+    A one-layer flow gets the trace free from the step's first stage; a deeper one has it from
+    :func:`_trace_jacobian` at the state before the step (copied into ``hbuf``).
+    """
+    tr_pre = 0.0
+    if want and not one_layer:
+        for i in range(Z.shape[0]):
+            hbuf[i] = Z[i, 0]
+        tr_pre = _trace_jacobian(hbuf, r, p)
+    tr = _step(Z, method, dt, r, p, k1, k2, tmp, work, xt, yt, want and one_layer)
+    if want and not one_layer:
+        return tr_pre
+    return tr
+
+
+@njit(cache=True, inline="always")
+def _add_trace(trace_acc, trace_mode, dt, steps_per_ons, tr):
+    """Add one trace sample tr to ``trace_acc`` (the bookkeeping of :func:`_lyap_chunk`).
+
+    ``trace_mode`` 2: dt * tr and dt, keeping the first sample in trace_acc[2] (flag
+    trace_acc[3]); otherwise (mode 1, one sample per interval) weight t_ons = dt * steps_per_ons.
+    """
+    if trace_mode == 2:
+        trace_acc[0] += dt * tr
+        trace_acc[1] += dt
+        if trace_acc[3] == 0.0:
+            trace_acc[2] = tr
+            trace_acc[3] = 1.0
+    else:
+        trace_acc[0] += dt * steps_per_ons * tr
+        trace_acc[1] += dt * steps_per_ons
+
+
+@njit(cache=True, inline="always")
+def _kick(Z, noise_amp):
+    """Add noise_amp times a standard normal draw to each state entry Z[:, 0] (in order)."""
+    for i in range(Z.shape[0]):
+        Z[i, 0] += noise_amp * np.random.standard_normal()
+
+
 @njit(cache=True)
 def _lyap_chunk(Z, n_ons, steps_per_ons, dt, method, accumulate, noise_amp, seed, bound, r, p,
                 trace_mode, logsum, trace_acc, k1, k2, tmp, work, xt, yt, hbuf, lbuf, qr_sub):
@@ -159,27 +202,12 @@ def _lyap_chunk(Z, n_ons, steps_per_ons, dt, method, accumulate, noise_amp, seed
             lbuf[j] = 0.0
         for s in range(steps_per_ons):
             want = accumulate and (trace_mode == 2 or (trace_mode == 1 and s == 0))
-            tr_pre = 0.0
-            if want and not one_layer:
-                for i in range(n):
-                    hbuf[i] = Z[i, 0]
-                tr_pre = _trace_jacobian(hbuf, r, p)
-            tr = _step(Z, method, dt, r, p, k1, k2, tmp, work, xt, yt, want and one_layer)
+            tr = _traced_step(Z, method, dt, r, p, k1, k2, tmp, work, xt, yt, hbuf, want,
+                              one_layer)
             if want:
-                if not one_layer:
-                    tr = tr_pre
-                if trace_mode == 2:
-                    trace_acc[0] += dt * tr
-                    trace_acc[1] += dt
-                    if trace_acc[3] == 0.0:
-                        trace_acc[2] = tr
-                        trace_acc[3] = 1.0
-                else:
-                    trace_acc[0] += dt * steps_per_ons * tr
-                    trace_acc[1] += dt * steps_per_ons
+                _add_trace(trace_acc, trace_mode, dt, steps_per_ons, tr)
             if noise_amp > 0.0:
-                for i in range(n):
-                    Z[i, 0] += noise_amp * np.random.standard_normal()
+                _kick(Z, noise_amp)
             if not _state_ok(Z, bound2):
                 return o, o * steps_per_ons + s + 1, _DIVERGED
             since += 1

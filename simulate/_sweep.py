@@ -286,6 +286,63 @@ def _check_options(store, client, n_workers, progress, retry_failed, max_tasks):
     return n_workers, max_tasks
 
 
+def _pending_tasks(root: Path, grid: dict, seeds: list, retry_failed: bool):
+    """The tasks ``(key, params, seed)`` still to run, in grid order, and the damaged task
+    files set aside on the way (see :func:`_finished`)."""
+    names = list(grid)
+    shape = tuple(len(v) for v in grid.values())
+    todo, damaged = [], []
+    for idx in np.ndindex(*shape):
+        params = {n: float(grid[n][i]) for n, i in zip(names, idx, strict=True)}
+        for s in seeds:
+            key = _key(idx, s)
+            if _finished(root / f"{key}.npz", damaged):
+                continue
+            if (root / f"{key}.error.json").exists() and not retry_failed:
+                continue
+            todo.append((key, params, s))
+    return todo, damaged
+
+
+def _record(root: Path, key: str, res, err) -> None:
+    """Store one task's outcome: its results (``key.npz``) or its error (``key.error.json``)."""
+    if err is None:
+        def write(path, res=res):
+            with open(path, "wb") as fh:
+                np.savez(fh, **res)
+        _write_atomic(root / f"{key}.npz", write)
+        (root / f"{key}.error.json").unlink(missing_ok=True)
+    else:
+        _write_atomic(root / f"{key}.error.json",
+                      lambda p: p.write_text(json.dumps({"error": err})))
+
+
+def _execute(func, todo: list, root: Path, client, n_workers, bar) -> None:
+    """Run the tasks ``todo`` on the dask ``client``, in this process or in local processes,
+    recording each outcome in the store as it finishes."""
+    if client is not None:
+        from distributed import as_completed
+        futs = {client.submit(_run, func, p, s, pure=False): key for key, p, s in todo}
+        for fut in as_completed(futs):
+            res, err = fut.result()
+            _record(root, futs[fut], res, err)
+            bar is not None and bar.update()
+    elif n_workers == 0 or len(todo) <= 1:
+        for key, p, s in todo:
+            _record(root, key, *_run(func, p, s))
+            bar is not None and bar.update()
+    elif todo:
+        from dmft._pool import process_pool
+        nw = n_workers or min(2, os.cpu_count() or 1)
+        with process_pool(min(nw, len(todo))) as ex:
+            pending = {ex.submit(_run, func, p, s): key for key, p, s in todo}
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    _record(root, pending.pop(fut), *fut.result())
+                    bar is not None and bar.update()
+
+
 def sweep(func: Callable[[dict, int], Mapping[str, float]], grid: Mapping[str, Sequence[float]],
           seeds: int | Sequence[int] = 3, *, store: str | os.PathLike, client=None,
           n_workers: int | None = None, progress: bool = True, retry_failed: bool = True,
@@ -333,18 +390,7 @@ def sweep(func: Callable[[dict, int], Mapping[str, float]], grid: Mapping[str, S
                 "seeds": seeds, "task": describe_task(func),
                 "func": getattr(func, "__qualname__", type(func).__name__)}
     _open_store(root, manifest)
-    names = list(grid)
-    shape = tuple(len(v) for v in grid.values())
-    todo, damaged = [], []
-    for idx in np.ndindex(*shape):
-        params = {n: float(grid[n][i]) for n, i in zip(names, idx, strict=True)}
-        for s in seeds:
-            key = _key(idx, s)
-            if _finished(root / f"{key}.npz", damaged):
-                continue
-            if (root / f"{key}.error.json").exists() and not retry_failed:
-                continue
-            todo.append((key, params, s))
+    todo, damaged = _pending_tasks(root, grid, seeds, retry_failed)
     if damaged:
         import warnings
         warnings.warn(f"sweep: {len(damaged)} damaged task file(s) set aside (*.damaged) and "
@@ -352,43 +398,12 @@ def sweep(func: Callable[[dict, int], Mapping[str, float]], grid: Mapping[str, S
     if max_tasks is not None:
         todo = todo[: int(max_tasks)]
 
-    def record(key, res, err):
-        if err is None:
-            def write(path, res=res):
-                with open(path, "wb") as fh:
-                    np.savez(fh, **res)
-            _write_atomic(root / f"{key}.npz", write)
-            (root / f"{key}.error.json").unlink(missing_ok=True)
-        else:
-            _write_atomic(root / f"{key}.error.json",
-                          lambda p: p.write_text(json.dumps({"error": err})))
-
     bar = None
     if progress and todo:
         from tqdm import tqdm
         bar = tqdm(total=len(todo), desc="sweep")
     try:
-        if client is not None:
-            from distributed import as_completed
-            futs = {client.submit(_run, func, p, s, pure=False): key for key, p, s in todo}
-            for fut in as_completed(futs):
-                res, err = fut.result()
-                record(futs[fut], res, err)
-                bar is not None and bar.update()
-        elif n_workers == 0 or len(todo) <= 1:
-            for key, p, s in todo:
-                record(key, *_run(func, p, s))
-                bar is not None and bar.update()
-        elif todo:
-            from dmft._pool import process_pool
-            nw = n_workers or min(2, os.cpu_count() or 1)
-            with process_pool(min(nw, len(todo))) as ex:
-                pending = {ex.submit(_run, func, p, s): key for key, p, s in todo}
-                while pending:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        record(pending.pop(fut), *fut.result())
-                        bar is not None and bar.update()
+        _execute(func, todo, root, client, n_workers, bar)
     finally:
         if bar is not None:
             bar.close()
