@@ -649,8 +649,10 @@ def _assemble(ens, reps, state, regulators, scale, tau, dt, ring, n_paths, n_rep
         errors[k]["regulator"] = abs(getattr(alt, k) - vals[k])
     grid_F = None
     if coarse is not None:
-        fine = per_rep[0][np.isin(reps[0][0], coarse[0])]
-        grid_F = np.abs(fine - _extrapolate(coarse[1], etas3)[0]) / 3.0
+        # the coarse ring ran at the first replica's thresholds; keep those common to all
+        on = np.isin(coarse[0], s)
+        fine = per_rep[0][np.isin(s, coarse[0])]
+        grid_F = np.abs(fine - _extrapolate(coarse[1][on], etas3)[0]) / 3.0
         alt = _summaries(s, F0 + grid_F, edge)
         for k in keys:
             errors[k]["grid"] = abs(getattr(alt, k) - vals[k])

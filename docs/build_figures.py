@@ -22,7 +22,7 @@ from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
 EXAMPLES = ("critical_init", "autocorrelation", "gating", "nonleaky", "phase_diagram",
-            "flipflop_ring", "expressivity", "real_data", "trainability")
+            "flipflop_ring", "expressivity", "real_data", "trainability", "spectrum")
 
 
 def build(names=EXAMPLES, *, fast: bool = True, missing: bool = False) -> dict:

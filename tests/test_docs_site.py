@@ -80,7 +80,7 @@ def page_html(site: Path, md_name: str) -> str:
 
 def test_example_pages_found():
     # the marker regex must see the examples (a check over nothing passes nothing)
-    assert sum(len(v) for v in example_pages().values()) == 9
+    assert sum(len(v) for v in example_pages().values()) == 10
 
 
 def test_no_fast_mode_figure(site):

@@ -362,3 +362,24 @@ def test_theory_against_finite_n_spectra(name):
         fit = simulate.finite_size_extrapolation(ns, vals)
         assert abs(fit.value - theory[key]) <= 3 * fit.stderr + 3 * err[key], \
             (name, key, fit.value, fit.stderr, theory[key])
+
+
+def test_grid_error_with_replicas_on_different_thresholds():
+    # regression (the docs run, mGRU mu_z = -2, g = 4): the adaptive thresholds of two replicas
+    # differed, the summaries used the common ones, and the coarse ring's (run at the first
+    # replica's thresholds) no longer lined up.  Synthetic F(s) = F at every regulator.
+    from types import SimpleNamespace
+
+    from dmft._site import Ring
+    from dmft._spectrum import _assemble
+    s0 = np.linspace(-0.5, 0.2, 8)
+    s1 = s0[1:]                                       # the second replica stopped earlier
+    cdf = lambda s: np.repeat(np.clip(0.97 + 0.1 * s, 0, 1)[:, None], 3, axis=1)  # noqa: E731
+    reps = [(s0, cdf(s0), 1), (s1, cdf(s1), 1)]
+    coarse = (s0, cdf(s0) - 1e-3, 1)
+    state = SimpleNamespace(edge=0.3, phase=dmft.Phase.CHAOTIC)
+    r = _assemble(Ensemble.elman(3.0), reps, state, (0.1, 0.03, 0.01), 1.0, 1.0, None,
+                  Ring(65, 32.0), 8, 2, 0, 0.0, coarse)
+    np.testing.assert_array_equal(r.s, s1)
+    # the coarse F is 1e-3 below the fine one: Richardson's grid error |F_h - F_2h| / 3
+    np.testing.assert_allclose(r.cdf_err, 1e-3 / 3, rtol=1e-9)
