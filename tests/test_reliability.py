@@ -157,8 +157,12 @@ def test_workers_die_with_a_killed_driver(tmp_path):
 
 # ------------------------------------------------------------------ Ctrl-C
 def test_ctrl_c_stops_a_long_spectrum_within_seconds():
+    # the child restores Python's SIGINT handler: a suite started in the background by a
+    # non-interactive shell ignores SIGINT, and children inherit an ignored signal (POSIX),
+    # which would make the interrupt a no-op (measured: the child ran on for minutes)
     code = '''
-    import sys, time
+    import signal, sys, time
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import simulate, dmft
     net = simulate.sample(dmft.Ensemble.elman(3.0), 200, seed=0)
     simulate.lyapunov_spectrum(net, 4, t_max=2.0, dt=0.1, t_transient=0.0)   # compiled
