@@ -60,6 +60,7 @@ def test_theory_routes_gated_and_non_leaky(capsys):
     assert out["lyapunov_max"] == r2.lyapunov_max
 
 
+@pytest.mark.slow   # 35 s; the same failure's one-line message is in test_reliability's table
 def test_theory_failure_is_one_line_exit_1(capsys):
     # tanh at gain 1000: the quadrature kernel cannot resolve the preactivation variance
     assert main(["theory", "--gain", "1000"]) == 1

@@ -314,7 +314,8 @@ def _finite_n_rate(kind: str, g: float, gx: float, dt: float, seed: int, n: int 
 
 @pytest.mark.parametrize("kind, g, gx, dt", [
     ("elman", 2.0, 0.0, 1.0),
-    ("elman", 1.5, 0.7, 0.5),
+    # slow: 40 s each on the 2-core machine; the chaotic case keeps the route in the fast suite
+    pytest.param("elman", 1.5, 0.7, 0.5, marks=pytest.mark.slow),
     pytest.param("elman", 2.0, 0.0, 0.5, marks=pytest.mark.slow),
     pytest.param("elman", 2.0, 1.0, 0.5, marks=pytest.mark.slow),
     pytest.param("gnode", 0.85, 1.0, 1.0, marks=pytest.mark.slow)],

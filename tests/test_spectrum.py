@@ -84,6 +84,7 @@ def test_constant_gate_rescales_every_exponent():
     assert b.lyapunov_max == pytest.approx(gam * a.lyapunov_max, rel=1e-12)
 
 
+@pytest.mark.slow   # 30 s quiet, 60 s loaded: the gated sampled state and chain at P = 256
 def test_gated_chain_reduces_to_the_constant_gate():
     # a gate of gain 1e-4: the gated chain (path-dependent leak d/dt + s + G(t), the W_z input,
     # h from the periodic relaxation, eqs. 9.15-9.16) must give the constant gate's exact
