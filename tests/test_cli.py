@@ -122,6 +122,7 @@ def test_atomic_write_leaves_nothing_after_an_interrupt(tmp_path):
     assert target.read_bytes() == b"old"     # the previous file survives intact
 
 
+@pytest.mark.slow   # 33 s: three realizations of N = 300 spectra
 def test_lyapunov_prints_error_bars_and_the_transient(capsys):
     argv = ["lyapunov", "--n", "30", "--k", "3", "--t", "20", "--transient", "10",
             "--no-progress"]
@@ -147,6 +148,7 @@ _PD = ["phase-diagram", "--gain-grid", "0.5,2", "--gate-biases=-1", "--n-paths",
        "--sim-transient", "10", "--workers", "1", "--json"]
 
 
+@pytest.mark.slow   # 31 s: a phase diagram run twice (the rerun reproduces the file)
 def test_phase_diagram_nc_units_provenance_and_reproduction(tmp_path, monkeypatch, capsys):
     xr = pytest.importorskip("xarray")
     monkeypatch.chdir(tmp_path)

@@ -107,6 +107,7 @@ def test_phase_diagram(tmp_path):
     assert 0.2 < r["chaotic_fraction"] < 0.9  # gains 0.5..3 straddle the critical line
 
 
+@pytest.mark.slow   # 72 s loaded (the capacity sweep trains many models); the figure is committed
 def test_expressivity(tmp_path):
     r = run_example("expressivity", tmp_path)
     for kind, d in r["vs_dimension"].items():
