@@ -7,9 +7,9 @@ Delta(tau), and returns, for every layer l = 1..L of the flow, the variance q_l 
 c_l(tau) of the preactivation u^l (the layer maps of docs/theory.md section 2 applied to
 Delta).  :func:`ring_paths` samples P stationary Gaussian paths of a covariance on the periodic
 grid (circulant embedding on the ring itself: exact for the ring's covariance, which equals the
-target at lags <= T/2), and :func:`calibration_weights` returns weights w (sum 1) that make the
-weighted gain paths d = phi'(u) reproduce the exact E[d] and E[d(t) d(t + tau)] at every lag
-(eq. 9.11).  :func:`stationary_map` gives Delta(k) of the Euler-discretized flow.
+target at lags <= T/2), and :func:`calibration_weights` returns positive weights w (sum 1) that
+make the weighted gain paths d = phi'(u) reproduce the exact E[d] and E[d(t) d(t + tau)] at
+every lag (eq. 9.11).  :func:`stationary_map` gives Delta(k) of the Euler-discretized flow.
 """
 
 from __future__ import annotations
@@ -67,12 +67,19 @@ def _acf(d: np.ndarray) -> np.ndarray:
     return np.fft.irfft(f * f.conj(), n=d.shape[1], axis=1) / d.shape[1]
 
 
-def calibration_weights(d: np.ndarray, mean: float, acf: np.ndarray, *more) -> np.ndarray:
-    """Minimum-norm weights w (sum 1) with sum_p w_p A_p = exact, eq. 9.11.
+def calibration_weights(d: np.ndarray, mean: float, acf: np.ndarray, *more,
+                        sv_floor: float = 1e-3) -> np.ndarray:
+    """Positive weights w (sum 1) with which the paths reproduce their exact statistics, eq. 9.11.
 
-    The constraints are the path means of d and the ring autocorrelation at lags
-    0..m/2 (the others repeat by symmetry); ``more`` adds further (paths, mean, acf) triples.
-    w = 1/P + A^T (A A^T)^+ (b - A 1/P).
+    The statistics are the path means of d and the ring autocorrelation at lags 0..m/2 (the
+    others repeat by symmetry); ``more`` adds further (paths, mean, acf) triples.  Standardized
+    per statistic, their per-path deviations from the exact values are reduced to the r leading
+    principal components (singular values above ``sv_floor`` times the largest: the rest carry
+    no variance, only round-off), and w is the minimum relative entropy to 1/P under those r
+    constraints, w_p ~ exp(lambda . y_p), lambda from a damped Newton solve of the convex dual.
+    Where r constraints cannot be met with positive weights (the exact point outside the
+    paths' convex hull) or only at an effective sample size below P/4, the largest r that can
+    is taken (bisection; r = 0 leaves w = 1/P).
     """
     P, m = d.shape
     nl = m // 2 + 1
@@ -80,11 +87,56 @@ def calibration_weights(d: np.ndarray, mean: float, acf: np.ndarray, *more) -> n
     for x, mu, c in ((d, mean, acf), *(more[i:i + 3] for i in range(0, len(more), 3))):
         rows += [_acf(x)[:, :nl].T, x.mean(axis=1)[None]]
         vals += [np.asarray(c, dtype=float)[:nl], [mu]]
-    A = np.vstack(rows + [np.ones((1, P))])
-    b = np.concatenate(vals + [[1.0]])
-    w0 = np.full(P, 1.0 / P)
-    lam = np.linalg.lstsq(A @ A.T, b - A @ w0, rcond=None)[0]
-    return w0 + A.T @ lam
+    dev = np.vstack(rows) - np.concatenate(vals)[:, None]
+    spread = dev.std(axis=1)
+    dev = dev[spread > 0] / spread[spread > 0, None]
+    u, sv, _ = np.linalg.svd(dev - dev.mean(axis=1, keepdims=True), full_matrices=False)
+    hi = int(np.sum(sv > sv_floor * sv[0])) if sv.size and sv[0] > 0 else 0
+    best, lo = np.full(P, 1.0 / P), 0
+
+    def solve(r):   # None where infeasible or the effective sample size 1/sum w^2 < P/4
+        w = _min_entropy_weights(u[:, :r].T @ dev)
+        return w if w is not None and 1.0 / float(w @ w) >= P / 4 else None
+
+    # the constraint sets are nested, so feasibility is monotone in r: bisect for the largest
+    w = solve(hi) if hi else None
+    if w is not None:
+        return w
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        w = solve(mid)
+        if w is None:
+            hi = mid
+        else:
+            best, lo = w, mid
+    return best
+
+
+def _min_entropy_weights(y: np.ndarray, tol: float = 1e-10, max_iter: int = 60):
+    """argmin_w sum_p w_p log(P w_p) subject to sum_p w_p y_p = 0, sum_p w_p = 1 (y: r x P), or
+    None if the damped Newton iteration on the dual log sum_p exp(lambda . y_p) stalls."""
+    lam = np.zeros(y.shape[0])
+
+    def dual(x):
+        z = x @ y
+        return z.max() + math.log(np.exp(z - z.max()).sum())
+
+    for _ in range(max_iter):
+        z = lam @ y
+        w = np.exp(z - z.max())
+        w /= w.sum()
+        grad = y @ w
+        if np.linalg.norm(grad) < tol:
+            return w
+        hess = (y * w) @ y.T - np.outer(grad, grad)
+        step = -np.linalg.lstsq(hess, grad, rcond=1e-12)[0]
+        f0, t = dual(lam), 1.0
+        while dual(lam + t * step) > f0 + 1e-4 * t * float(grad @ step):
+            t *= 0.5
+            if t < 1e-8:
+                return None
+        lam = lam + t * step
+    return None
 
 
 def shifted_statistics(f, mean: float, q: float, c: np.ndarray, n: int = 120

@@ -105,7 +105,7 @@ class SiteType:
     inputs : tuple of Input
         The random matrices whose output this site is: Sigma^uu = sum_t g2_t R_t V_src R_t.
     w : ndarray, shape (P,)
-        Path weights (sum 1; calibrated weights may be negative, eq. 9.11).
+        Path weights (positive, sum 1; eq. 9.11).
     k2, re_k : ndarray, shape (m,)
         |k0|^2 and Re k0 of a circulant bare operator (state: eq. 9.4; hidden: 1 and 1).
     n : float
@@ -345,8 +345,8 @@ def _map_once(sites, S, V, eta):
     den = sum(s.n * float(o.u.sum()) for s, o in zip(sites, out, strict=True))
     if not (num > 0 and den > 0):
         raise ConvergenceError("single-site chain: a trace of the kernels is not positive "
-                               "(negative calibrated weights, docs/theory.md 9.7: use more "
-                               "paths or calibrate=False)",
+                               "(the iteration left the positive cone: use more paths, a "
+                               "finer grid or a smaller regulator step; docs/theory.md 9.3)",
                                trace_v=num, trace_u=den, eta=eta)
     c = math.sqrt(num / den)
     return [x * c for x in S_new], [x / c for x in V_new], out[0]

@@ -136,8 +136,7 @@ _MAX_COUNT = 10_000_000
 
 def _scope(ens: Ensemble) -> float:
     """Validate; return the constant gate value gamma (1 without a gate)."""
-    if not isinstance(ens, Ensemble):
-        raise _v.ParameterTypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
+    _v.instance("ens", ens, Ensemble)
     if not ens.leak:
         raise ValueError(
             "dmft.spectrum needs a leaky ensemble: a non-leaky flow has no stationary state, "
@@ -407,8 +406,9 @@ def spectrum(ens: Ensemble, *, dt: float | None = None, s=None, window: float = 
         Gain paths per replica.  n_replicas : int independent replicas (different paths); the
         results are their means, the Monte Carlo error their spread (None for one replica).
     calibrate : bool
-        Calibrated path weights (eq. 9.11): the weighted paths reproduce the exact gain
-        autocorrelation, which removes most of the sampling noise.
+        Calibrated path weights (eq. 9.11): positive weights, closest to uniform in relative
+        entropy, with which the paths reproduce the exact gain mean and autocorrelation; this
+        removes most of the sampling noise.
     regulators : sequence of float
         Decreasing regulators (continuum units); at least three.
     seed : int

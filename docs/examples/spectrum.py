@@ -94,17 +94,8 @@ def theory_point(family, g, ens, dt):
     if k not in cache:
         t0 = time.perf_counter()
         s = np.linspace(-0.6, 0.0, 13)[:-1] if (family == "tanh" and g in TANH_F) else None
-        calibrated = True
-        try:
-            r = dmft.spectrum(ens, dt=dt, **THEORY)
-        except dmft.ConvergenceError as exc:
-            # the gated chain calibrates ~70 path statistics on 256 paths; at a closed gate its
-            # minimum-norm weights can make a kernel trace negative (docs/theory.md 9.7): the
-            # point is then computed from the uncalibrated paths, and the page says so
-            print(f"theory {family} g={g}: {exc}; uncalibrated paths instead", file=sys.stderr)
-            r = dmft.spectrum(ens, dt=dt, **{**THEORY, "calibrate": False})
-            calibrated = False
-        out = {"calibrated": calibrated, "lyapunov_max": r.lyapunov_max,
+        r = dmft.spectrum(ens, dt=dt, **THEORY)
+        out = {"lyapunov_max": r.lyapunov_max,
                "dimension_fraction": r.dimension_fraction,
                "entropy_rate": r.entropy_rate, "unstable_fraction": r.unstable_fraction,
                "errors": r.errors, "s": r.s.tolist(), "cdf": r.cdf.tolist(),
@@ -159,7 +150,7 @@ for _, family, g, ens, dt in sorted(cases(), key=priority):
     pt = {"theory": {q: th[q] for q in ("lyapunov_max", "dimension_fraction", "entropy_rate",
                                         "unstable_fraction")},
           "theory_error": {q: total_error(th["errors"][q]) for q in th["errors"]},
-          "theory_seconds": th["seconds"], "calibrated": th.get("calibrated", True)}
+          "theory_seconds": th["seconds"]}
     simulated = (family == "tanh" and g in TANH_SIM) or (not FAST and (
         (family == "relu->tanh" and g == 2.0) or (family.startswith("mGRU") and g == 3.0)
         or family == "tanh map"))
