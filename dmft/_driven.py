@@ -45,6 +45,7 @@ import numpy as np
 from scipy import signal
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
+from . import _validate as _v
 from ._gain_paths import _kernel_table, _start
 from ._inputs import InputStatistics
 from .ensemble import Ensemble, Layer
@@ -143,14 +144,11 @@ class _Setup:
 
 
 def _scope(ens: Ensemble, inputs, dt) -> _Setup:
-    if not isinstance(ens, Ensemble):
-        raise TypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
+    _v.instance("ens", ens, Ensemble)
     if not ens.leak:
         raise ValueError("driven: a non-leaky flow has no stationary state (docs/theory.md "
                          "section 5); use a leaky ensemble")
-    if inputs is not None and not isinstance(inputs, InputStatistics):
-        raise TypeError(f"inputs must be a dmft.InputStatistics or None, got "
-                        f"{type(inputs).__name__}")
+    _v.instance("inputs", inputs, InputStatistics, optional=True)
     gamma = 1.0
     if ens.gate is not None:
         if not ens.gate.is_constant:
@@ -160,11 +158,7 @@ def _scope(ens: Ensemble, inputs, dt) -> _Setup:
         gamma = ens.gate.constant_value
     delta = None
     if dt is not None:
-        if isinstance(dt, bool) or not isinstance(dt, int | float | np.integer | np.floating) \
-                or not math.isfinite(dt) or dt <= 0:
-            raise ValueError(f"dt must be a finite number > 0 (the Euler step) or None, got "
-                             f"{dt!r}")
-        delta = gamma * float(dt) / ens.tau
+        delta = gamma * _v.real("dt", dt, low=0.0, low_open=True) / ens.tau
         if delta > 1.0:
             raise ValueError(f"dt must satisfy gate * dt / tau <= 1 (the Euler map is a "
                              f"contraction towards F only then), got {delta:g}")

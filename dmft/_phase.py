@@ -338,8 +338,7 @@ def phase_diagram(ens: Ensemble, x: tuple[str, Sequence[float]] = ("gain", np.li
     """
     import xarray as xr
 
-    if not isinstance(ens, Ensemble):
-        raise TypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
+    _v.instance("ens", ens, Ensemble)
     xname, xv = _axis(x, "x")
     axes = [(xname, xv)]
     if y is not None:

@@ -158,8 +158,7 @@ def _scope(ens: Ensemble) -> tuple[float, float]:
     tau dh = gamma (-h + F) dt + sigma sqrt(tau) dW is tau' dh = (-h + F) dt + sigma' sqrt(tau') dW
     with tau' = tau / gamma and sigma' = sigma / sqrt(gamma) (docs/theory.md §6, exact check).
     """
-    if not isinstance(ens, Ensemble):
-        raise _v.ParameterTypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
+    _v.instance("ens", ens, Ensemble)
     if ens.gate is not None and not ens.gate.is_constant:
         raise ValueError(
             "dmft.stationary handles non-gated ensembles only (h is not Gaussian with a gate); "

@@ -141,8 +141,7 @@ class TwoReplicaResult:
 
 def _check(ens, t_max, dt, q0, *, replicas: bool = False):
     """Validated grid size n of a two-time problem (the arguments are checked here)."""
-    if not isinstance(ens, Ensemble):
-        raise _v.ParameterTypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
+    _v.instance("ens", ens, Ensemble)
     if ens.gated:
         raise ValueError("dmft.two_time handles non-gated ensembles only; use the sampling-based "
                          "solver dmft.sampled for gated ensembles")

@@ -145,6 +145,15 @@ def rng(name: str, value) -> np.random.Generator:
     return np.random.default_rng(seed(name, value))
 
 
+def instance(name: str, value, cls: type, *, optional: bool = False):
+    """``value`` itself if it is a ``cls`` (or None when ``optional``), else a
+    :class:`ParameterTypeError` naming the parameter and the class (``dmft.<Name>``)."""
+    if isinstance(value, cls) or (optional and value is None):
+        return value
+    allowed = f"a dmft.{cls.__name__}" + (" or None" if optional else "")
+    raise ParameterTypeError(f"{name} must be {allowed}, got {type(value).__name__}")
+
+
 def real_array(name: str, value, *, ndim: int | tuple[int, ...] | None = None,
                shape: tuple[int | None, ...] | None = None, finite: bool = True,
                low: float | None = None, nonempty: bool = False) -> np.ndarray:

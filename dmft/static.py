@@ -356,9 +356,7 @@ def _exp_factor(logc: float) -> float:
 
 
 def _check_ensemble(ens, name: str = "ens") -> None:
-    if not isinstance(ens, Ensemble):
-        raise _v.ParameterTypeError(f"{name} must be a dmft.Ensemble, got "
-                                    f"{type(ens).__name__}")
+    _v.instance(name, ens, Ensemble)
 
 
 def critical(ens: Ensemble, *, rho: float = 1.0) -> Ensemble:

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as nnf
 
 from dmft import _validate as _v
+from dmft._files import atomic_write
 from dmft.errors import ConvergenceError
 
 __all__ = ["TrainResult", "train", "LOSSES"]
@@ -178,19 +179,16 @@ _MAGIC = b"GNODE-CKPT-2\n"
 
 
 def _save(path: str, payload: dict) -> None:
-    """Write a checkpoint atomically (write, fsync, rename) with a digest of its payload."""
+    """Write a checkpoint atomically (:func:`dmft._files.atomic_write`) with a digest of its
+    payload."""
     import hashlib
     import io
 
     buf = io.BytesIO()
     torch.save(payload, buf)
     data = buf.getvalue()
-    tmp = f"{path}.tmp"
-    with open(tmp, "wb") as fh:
-        fh.write(_MAGIC + hashlib.sha256(data).hexdigest().encode() + b"\n" + data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)       # atomic: a crash never leaves a half-written checkpoint
+    with atomic_write(path) as tmp:   # a crash never leaves a half-written checkpoint
+        tmp.write_bytes(_MAGIC + hashlib.sha256(data).hexdigest().encode() + b"\n" + data)
 
 
 _CKPT_KEYS = ("version", "epoch", "n_steps", "model", "optimizer", "generator", "best_state",

@@ -216,8 +216,7 @@ def ensemble_of(model, *, gains: float | Sequence[float] | None = None,
 
 
 def _check_compatible(field: GatedField, ens: Ensemble) -> None:
-    if not isinstance(ens, Ensemble):
-        raise TypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
+    _v.instance("ens", ens, Ensemble)
     if ens.depth != field.depth:
         raise ValueError(f"ens has {ens.depth} flow layers, the model {field.depth}")
     acts = tuple(la.activation for la in ens.flow)

@@ -166,8 +166,7 @@ def sample(ens: Ensemble, n: int, *, seed: int | np.random.Generator) -> Network
     -------
     Network
     """
-    if not isinstance(ens, Ensemble):
-        raise _v.ParameterTypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
+    _v.instance("ens", ens, Ensemble)
     rng = _v.rng("seed", seed)
     for i, layer in enumerate(ens.flow):      # before drawing: a clear error, no wasted work
         numba_code(layer.activation, f"flow[{i}].activation")
@@ -178,8 +177,7 @@ def sample(ens: Ensemble, n: int, *, seed: int | np.random.Generator) -> Network
 
 def from_weights(ens: Ensemble, weights: Weights, *, seed: int | None = None) -> Network:
     """Wrap explicit :class:`~dmft.Weights` of ``ens`` into a :class:`Network`."""
-    if not isinstance(ens, Ensemble):
-        raise _v.ParameterTypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
+    _v.instance("ens", ens, Ensemble)
     if not isinstance(weights, Weights):
         raise _v.ParameterTypeError(f"weights must be a dmft.Weights, got "
                                     f"{type(weights).__name__}")

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dmft._files import atomic_write
+
 __all__ = ["sweep", "SimulationTask", "load_sweep", "describe_task", "task_key"]
 
 
@@ -56,30 +58,6 @@ def _key(idx: tuple[int, ...], seed: int) -> str:
 
 
 _MANIFEST_VERSION = 2
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:   # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:   # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-def _write_atomic(path: Path, writer) -> None:
-    """Write through ``writer(tmp_path)``, fsync, then rename over ``path``: a crash leaves
-    either the old file or the new one, never a part."""
-    tmp = path.with_name(path.name + ".tmp")
-    writer(tmp)
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 class DamagedFile(ValueError):
@@ -201,7 +179,8 @@ def _open_store(root: Path, manifest: dict) -> None:
     root.mkdir(parents=True, exist_ok=True)
     mpath = root / "manifest.json"
     if not mpath.exists():
-        _write_atomic(mpath, lambda p: p.write_text(json.dumps(manifest, indent=1)))
+        with atomic_write(mpath) as tmp:
+            tmp.write_text(json.dumps(manifest, indent=1))
         return
     try:
         old = _read_json(mpath, "grid")
@@ -307,14 +286,12 @@ def _pending_tasks(root: Path, grid: dict, seeds: list, retry_failed: bool):
 def _record(root: Path, key: str, res, err) -> None:
     """Store one task's outcome: its results (``key.npz``) or its error (``key.error.json``)."""
     if err is None:
-        def write(path, res=res):
-            with open(path, "wb") as fh:
-                np.savez(fh, **res)
-        _write_atomic(root / f"{key}.npz", write)
+        with atomic_write(root / f"{key}.npz") as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **res)
         (root / f"{key}.error.json").unlink(missing_ok=True)
     else:
-        _write_atomic(root / f"{key}.error.json",
-                      lambda p: p.write_text(json.dumps({"error": err})))
+        with atomic_write(root / f"{key}.error.json") as tmp:
+            tmp.write_text(json.dumps({"error": err}))
 
 
 def _execute(func, todo: list, root: Path, client, n_workers, bar) -> None:
@@ -484,9 +461,7 @@ class SimulationTask:
         from dmft import _validate as _v
         from dmft.ensemble import Ensemble
 
-        if not isinstance(self.ensemble, Ensemble):
-            raise _v.ParameterTypeError(f"ensemble must be a dmft.Ensemble, got "
-                                        f"{type(self.ensemble).__name__}")
+        _v.instance("ensemble", self.ensemble, Ensemble)
         checked = {"n": _v.integer("n", self.n, low=1),
                    "t_max": _v.real("t_max", self.t_max, low=0.0, low_open=True),
                    "t_transient": _v.real("t_transient", self.t_transient, low=0.0),

@@ -140,14 +140,11 @@ def sampled(ens: Ensemble, drive=None, *, n_paths: int = 1000, dt: float = 0.05,
 
 def _check_scope(ens, drive=None) -> None:
     from .._inputs import InputStatistics
-    if not isinstance(ens, Ensemble):
-        raise _v.ParameterTypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
+    _v.instance("ens", ens, Ensemble)
     if not ens.leak:
         raise ValueError("sampled: a non-leaky ensemble has no stationary state; use "
                          "dmft.sampled_two_time")
-    if drive is not None and not isinstance(drive, InputStatistics):
-        raise TypeError(f"drive must be a dmft.InputStatistics or None, got "
-                        f"{type(drive).__name__}")
+    _v.instance("drive", drive, InputStatistics, optional=True)
     if ens.input_dim > 0 and drive is None:
         raise ValueError("sampled: an ensemble with inputs (input_dim > 0) needs the input's "
                          "statistics: pass drive=dmft.InputStatistics(...) (or input_dim=0)")

@@ -119,8 +119,7 @@ def sampled_two_time(ens: Ensemble, t_max: float, *, dt: float = 0.1, q0: float 
 
 
 def _validate(ens, t_max, dt, q0, n_paths, n_corrector, n_replicas, seed):
-    if not isinstance(ens, Ensemble):
-        raise _v.ParameterTypeError(f"ens must be a dmft.Ensemble, got {type(ens).__name__}")
+    _v.instance("ens", ens, Ensemble)
     if ens.input_dim > 0:
         raise ValueError("sampled_two_time: inputs (input_dim > 0) are not supported")
     t_max, dt, q0 = check_positive("t_max", t_max), check_positive("dt", dt), \

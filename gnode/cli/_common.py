@@ -2,24 +2,24 @@
 subcommand), parsing, checked and atomic output files, JSON output, the compile notice.
 
 Output files are checked before any work starts (:func:`output_file`, :func:`output_dir`) and
-written atomically (:func:`atomic_write`: a temporary file in the same directory, renamed over
-the target only once complete), so that Ctrl-C or a failure never leaves a half-written
-``.png``/``.nc``.
+written atomically (:func:`atomic_write`, from ``dmft._files``: a temporary file in the same
+directory, synced and renamed over the target only once complete), so that Ctrl-C or a
+failure never leaves a half-written ``.png``/``.nc``.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
 import sys
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from dmft._files import atomic_write as atomic_write
 
 #: the default flow of every subcommand: one tanh layer of gain 2 (a chaotic Elman network)
 DEFAULT_LAYERS = "tanh"
@@ -220,26 +220,6 @@ def output_dir(text: str, option: str) -> Path:
     if not os.access(path, os.W_OK | os.X_OK):
         raise ValueError(f"{option}: the directory {text!r} is not writable")
     return path
-
-
-@contextlib.contextmanager
-def atomic_write(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` (``os.replace``,
-    atomic on POSIX), on any exception (Ctrl-C included) it is removed and ``path`` untouched.
-
-    The temporary name keeps the suffix, so that writers choosing a format by it still work.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp",
-                               dir=path.parent if str(path.parent) else ".")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def save_figure(fig, path: str | Path, dpi: int = 120) -> None:

@@ -294,13 +294,13 @@ def _to_netcdf(ds, path) -> None:
             ds[v] = ds[v].astype(str)
     ds.attrs = {k: (str(v) if not isinstance(v, int | float) else v) for k, v in ds.attrs.items()}
     try:
-        with atomic_write(path) as tmp:
+        with atomic_write(path, keep_suffix=True) as tmp:
             ds.to_netcdf(tmp)
     except (ValueError, ImportError):   # no netCDF4/h5netcdf: classic netCDF3 via scipy
         for v in ds.data_vars:
             if ds[v].dtype.kind == "U":
                 ds[v] = ds[v].astype("S")
-        with atomic_write(path) as tmp:
+        with atomic_write(path, keep_suffix=True) as tmp:
             ds.to_netcdf(tmp, engine="scipy")
 
 
