@@ -344,14 +344,21 @@ def _chain(ens, ring, paths, s):
 
 
 def _threshold_F(ring, sites, s, warm, regulators, scale):
-    """F at the last three regulators for threshold s; continuation or warm start."""
+    """F at the last three regulators for threshold s: from a warm start (the neighbouring
+    thresholds' solutions) at the three smallest regulators, or, without one or where it
+    fails to converge, by continuation through every regulator from the largest."""
     etas = [e * scale for e in regulators]
     sols, F, n_iter = {}, [], 0
     prev = None
     todo = etas if warm is None else etas[-3:]
     for eta in todo:
         init = warm.get(eta) if warm is not None else prev
-        sol = solve_chain(sites, eta, init)
+        try:
+            sol = solve_chain(sites, eta, init)
+        except ConvergenceError:
+            if warm is None:
+                raise
+            return _threshold_F(ring, sites, s, None, regulators, scale)
         n_iter += sol.n_iter
         sols[eta] = prev = sol
         if eta in etas[-3:]:
@@ -552,8 +559,8 @@ def _replica(ens, state, ring, n_paths, rng, calibrate, static, s_user, regulato
         if bar is not None:
             bar.update(1)
 
-    if s_user is not None:
-        for s in s_user:
+    if s_user is not None:   # outward from s = 0: deep tails warm-start from their neighbours
+        for s in sorted(s_user, key=abs):
             run(s)
     elif static:
         for s in sorted(_fixed_point_range(state, ring)):
