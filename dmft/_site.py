@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
+from ._blas import single_threaded_blas
 from .errors import ConvergenceError
 
 __all__ = ["Ring", "Input", "SiteType", "ChainSolution", "solve_chain", "readout"]
@@ -282,7 +283,8 @@ def _sweep_site(site: SiteType, S: np.ndarray, v_in: list[np.ndarray], eta: floa
     if site.static:
         u, dud, eu = _accumulate_static(base_sym, vg, inp.r[:, 0], site.w)
         return _SiteSweep(u, (dud,), (eta * u + eu) / sc)
-    acc = _accumulate(_circulant(base_sym), _circulant(vg), inp.r, site.w, _n_blocks())
+    with single_threaded_blas():   # LAPACK inside the prange: one BLAS thread each
+        acc = _accumulate(_circulant(base_sym), _circulant(vg), inp.r, site.w, _n_blocks())
     u = _project(acc[0])
     return _SiteSweep(u, (_project(acc[1]),), (eta * u + _project(acc[2])) / sc)
 
@@ -296,8 +298,9 @@ def _sweep_leak(site: SiteType, sc: np.ndarray, v_in, eta: float) -> _SiteSweep:
     q11 = circ(c1 * inv * np.conj(c1))
     vms = np.stack([circ(t.g2 * v) for t, v in zip(site.inputs, v_in, strict=True)])
     rs = np.ascontiguousarray(np.stack([t.r for t in site.inputs]))
-    acc = _accumulate_leak(q00, q10, q11, float(eta), vms, rs, site.leak, circ(c0), circ(c1),
-                           circ(c0 * inv), circ(c1 * inv), site.w, _n_blocks())
+    with single_threaded_blas():
+        acc = _accumulate_leak(q00, q10, q11, float(eta), vms, rs, site.leak, circ(c0),
+                               circ(c1), circ(c0 * inv), circ(c1 * inv), site.w, _n_blocks())
     u = _project(acc[0])
     # readout trace: tr(S^-1 K0^T U) = tr(S^-1 C0^T <U>) + tr(S^-1 C1^T <diag(l) U>)
     lu = float(np.trace(circ(inv * np.conj(c0)) @ acc[0])

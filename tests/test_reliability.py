@@ -508,3 +508,36 @@ def test_hash_helper_is_sensitive():
     b = a.copy()
     b[1] = np.nextafter(0.0, 1.0)
     assert hashlib.sha256(a.tobytes()).digest() != hashlib.sha256(b.tobytes()).digest()
+
+
+def test_no_blas_thread_storm_inside_the_parallel_chain_kernels():
+    """With torch imported first (its OpenMP runtime loaded globally), LAPACK called inside the
+    chain kernels' prange made OpenBLAS print "Detect OpenMP Loop" about 3800 times for this
+    one threshold (and oversubscribe the cores): dmft._blas keeps BLAS at one thread there."""
+    import subprocess
+    import sys
+    code = ("import torch, dmft\n"
+            "r = dmft.spectrum(dmft.Ensemble.elman(3.0), s=[0.0], n_paths=64, n_replicas=1, "
+            "grid_error=False)\n"
+            "print(float(r.cdf[0]))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "OpenMP Loop" not in out.stderr
+    assert 0.9 < float(out.stdout.split()[-1]) < 1.0
+
+
+def test_single_threaded_blas_restores_the_limit_once():
+    from threadpoolctl import threadpool_info
+
+    from dmft._blas import single_threaded_blas
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    with single_threaded_blas():
+        with single_threaded_blas():
+            assert all(n == 1 for n in blas_threads())
+        assert all(n == 1 for n in blas_threads())      # the inner block leaves it alone
+    assert blas_threads() == before
