@@ -346,6 +346,9 @@ def phase_diagram(ens: Ensemble, x: tuple[str, Sequence[float]] = ("gain", np.li
         if yname == xname:
             raise ValueError(f"x and y must name different parameters, both are {xname!r}")
         axes.insert(0, (yname, yv))
+    dims = [axis_name(name) for name, _ in axes]   # before any work: the dataset's dimensions
+    if len(set(dims)) != len(dims):
+        raise ValueError(f"x and y must name different parameters, got {[n for n, _ in axes]}")
     seed = _v.seed("seed", seed)
     n_workers = _v.integer("n_workers", n_workers, low=1, high=4096)
     progress = _v.flag("progress", progress)
@@ -380,9 +383,6 @@ def phase_diagram(ens: Ensemble, x: tuple[str, Sequence[float]] = ("gain", np.li
             results = list(_progress(it, len(tasks), progress))
     else:
         results = list(_progress(map(_point_task, tasks), len(tasks), progress))
-    dims = [axis_name(name) for name, _ in axes]
-    if len(set(dims)) != len(dims):
-        raise ValueError(f"x and y must name different parameters, got {[n for n, _ in axes]}")
     data = _point_arrays(results, quantities, dims, shape)
     coords = {axis_name(name): (axis_name(name), vals, _axis_attrs(name)) for name, vals in axes}
     ds = xr.Dataset(data, coords=coords)
