@@ -221,9 +221,11 @@ def _gate_stats(ens: Ensemble, q: float):
     sd = math.sqrt(g.gain ** 2 * qq + g.bias_std ** 2)
     sigmoid = get_activation("sigmoid").fn
     mean = float(gaussian_mean(sigmoid, g.bias_mean, sd * sd))
-    # tau / sigmoid(z) is monotone decreasing in z: quantiles map through directly.
+    # tau / sigmoid(z) = tau (1 + e^-z) is monotone decreasing in z: quantiles map through
+    # directly; a gate closed beyond float range (e^-z > 1e308) has an infinite time scale
     zq = g.bias_mean + sd * np.array([1.2815515655446004, 0.0, -1.2815515655446004])
-    ts = tuple(float(ens.tau / sigmoid(z)) for z in zq)
+    with np.errstate(over="ignore"):
+        ts = tuple(float(ens.tau * (1.0 + np.exp(-z))) for z in zq)
     return mean, ts
 
 
