@@ -38,7 +38,7 @@ if args.fast:
              "adding-20": (("gnode",), ("default", "task"))}
     SWEEP = {"copy-20": ((0.5, 0.72), (2.0, 20.0))}
     SWEEP_SEEDS = SEEDS
-    LONG = {}
+    LONG, EXTRA_INITS = {}, {}
 elif os.environ.get("GNODE_TRAINABILITY_FULL", "0") not in ("", "0"):
     # the whole plan of the issue (hours on one core; not yet run)
     WIDTH, SEEDS, STEPS = 64, (0, 1, 2), 200
@@ -48,21 +48,25 @@ elif os.environ.get("GNODE_TRAINABILITY_FULL", "0") not in ("", "0"):
              "BasicMotions": short}
     SWEEP = {"copy-100": ((0.45, 0.72, 0.9, 1.0), (2.0, 20.0, 200.0)),
              "adding-100": ((0.45, 0.72, 0.9, 1.0), (2.0, 20.0, 200.0))}
-    SWEEP_SEEDS = SEEDS
+    SWEEP_SEEDS, EXTRA_INITS = SEEDS, {}
     # longer horizons: fewer models and inits, shorter budgets (their cost grows with T)
     LONG = {"copy-300": (("gnode", "gru"), ("default", "task"), (0, 1, 2), 150),
             "adding-300": (("gnode", "gru"), ("default", "task"), (0, 1, 2), 150),
             "copy-1000": (("gnode", "gru"), ("default", "task"), (0, 1, 2), 80),
             "adding-1000": (("gnode", "gru"), ("default", "task"), (0, 1, 2), 80)}
 else:
-    # the reduced plan that was run for docs/trainability.md (about 40 min on one core):
-    # T = 100 only, the models and inits below, GRU default only, the sweep with two seeds
+    # the reduced plan that was run for docs/trainability.md (about 1.5 h on one core): at
+    # T = 100 the models and inits below (every gnODE init on adding), GRU default only, the
+    # sweep with two seeds; at T = 300 the gnODE (default, task-aware) against the GRU
     WIDTH, SEEDS, STEPS = 64, (0, 1, 2), 200
-    TABLE = {"adding-100": (("gnode", "node", "elman", "gru"), ("default", "rho1", "task")),
+    TABLE = {"adding-100": (("gnode", "node", "mgru", "elman", "gru"),
+                            ("default", "rho1", "task")),
              "copy-100": (("gnode", "gru"), ("default", "task"))}
     SWEEP = {"adding-100": ((0.45, 0.72, 0.9), (2.0, 20.0, 200.0))}
     SWEEP_SEEDS = (0, 1)
-    LONG = {}
+    EXTRA_INITS = {"adding-100": (("gnode",), ("orthogonal", "identity", "our_normal"))}
+    LONG = {"copy-300": (("gnode", "gru"), ("default", "task"), (0, 1, 2), 150),
+            "adding-300": (("gnode", "gru"), ("default", "task"), (0, 1, 2), 150)}
 
 
 def cfg(task, model, init, seed, steps=STEPS, **extra):
@@ -73,6 +77,9 @@ def cfg(task, model, init, seed, steps=STEPS, **extra):
 configs = []   # seeds outermost: an interrupted run has every init of its first seeds
 for s in SEEDS:
     for t, (models, inits) in TABLE.items():
+        configs += [cfg(t, m, i, s) for m in models for i in inits if applicable(m, i)]
+for s in SEEDS:   # further inits of some models (after every table run of all seeds)
+    for t, (models, inits) in EXTRA_INITS.items():
         configs += [cfg(t, m, i, s) for m in models for i in inits if applicable(m, i)]
 for s in SWEEP_SEEDS:
     for t, (rhos, gates) in SWEEP.items():
