@@ -18,10 +18,10 @@ from pathlib import Path
 __all__ = ["atomic_write"]
 
 
-def _fsync(path: Path, flags: int = os.O_RDONLY) -> None:
+def _fsync(path: Path) -> None:
     """fsync a file or a directory (skipped where the platform cannot open it)."""
     try:
-        fd = os.open(path, flags)
+        fd = os.open(path, os.O_RDONLY)
     except OSError:   # pragma: no cover - platforms without directory fds
         return
     try:
