@@ -124,13 +124,13 @@ def _min_entropy_weights(y: np.ndarray, tol: float = 1e-10, max_iter: int = 60):
     for _ in range(max_iter):
         z = lam @ y
         w = np.exp(z - z.max())
+        f0, t = z.max() + math.log(w.sum()), 1.0     # dual(lam), from the same exponentials
         w /= w.sum()
         grad = y @ w
         if np.linalg.norm(grad) < tol:
             return w
         hess = (y * w) @ y.T - np.outer(grad, grad)
         step = -np.linalg.lstsq(hess, grad, rcond=1e-12)[0]
-        f0, t = dual(lam), 1.0
         while dual(lam + t * step) > f0 + 1e-4 * t * float(grad @ step):
             t *= 0.5
             if t < 1e-8:
