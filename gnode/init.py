@@ -390,7 +390,8 @@ class TaskInit:
         Predicted rms gradient norm after ``horizon`` samples relative to its start,
         sqrt(G(steps)) (eq. 11.7): 1 is the target.
     rule : str
-        Which condition fixed the choice ("horizon", "state bound", "state bound + gate").
+        Which condition fixed the choice ("horizon", "state bound", "state bound + gate",
+        "radius margin", "radius margin + gate").
     seconds : float
     converged, message
     """
@@ -537,15 +538,17 @@ def task_init_(model, *, horizon: float, seed: int | np.random.Generator, inputs
     driven by the task's stationary input through U) predicts the squared gradient norm G(k)
     after k steps (eq. 11.7).  With ``steps`` = horizon x substeps the rule is
 
-    1. bounded flows (a tanh/erf/sigmoid layer): the gain factor c solves G(steps) = 1, the
-       gradient neither grows nor decays over the horizon on average (as the horizon grows this
-       tends to the driven edge of chaos, lambda_max = 0, which input moves to larger gains);
-    2. unbounded flows (ReLU and identity only): G < 1 for every bounded state, so c puts rho at
-       the finite-N stability margin :func:`max_stable_radius` (never the q* = inf edge of a
-       biased flow);
+    1. bounded flows (a tanh/erf/sigmoid layer) without a gate: the gain factor c solves
+       G(steps) = 1, the gradient neither grows nor decays over the horizon on average (as the
+       horizon grows this tends to the driven edge of chaos, lambda_max = 0, which input moves
+       to larger gains);
+    2. unbounded flows (ReLU and identity only), and every gated flow: c puts rho at the
+       finite-N stability margin :func:`max_stable_radius` (an unbounded flow has G < 1 at
+       every bounded state, and this is never the q* = inf edge of a biased flow);
     3. a one-layer gate: E[G] = :data:`GATE_OPEN` unless the gradient over the horizon then
        falls below e^-kappa in norm, in which case the gate is closed to the largest E[G] that
-       keeps sqrt(G(steps)) >= e^-kappa (a constant gate rescales time, eq. 6.7).
+       keeps sqrt(G(steps)) >= e^-kappa (a constant gate rescales time, eq. 6.7): the memory
+       is held by the gate's time scale, not by a flow near its edge (docs/theory.md 11.4).
 
     Relative gains and bias spreads come from the arguments or the architecture (the expected
     scales of PyTorch's default initialization, :func:`ensemble_of` with
@@ -620,19 +623,19 @@ def task_init_(model, *, horizon: float, seed: int | np.random.Generator, inputs
     task = _Task(ens, stats, step, steps)
     gamma = GATE_OPEN if field.gated else None
     bounded = any(dmft.activations.get_activation(a).bounded for a in field.activations)
-    if bounded:
+    if bounded and not field.gated:
         logc = _root_log(lambda x: task.log_growth(math.exp(x), gamma),
                          math.log(dmft.critical_gain(ens, rho=0.8)),
                          math.log(dmft.critical_gain(ens, rho=1.2)), "gain factor")
         c, rule = math.exp(logc), "horizon"
-    else:
+    else:   # below the edge at the finite-N margin; a gate then sets the time scale
         c = dmft.critical_gain(ens, rho=max_stable_radius(field.state_dim))
-        rule = "state bound"
+        rule = "radius margin" if bounded else "state bound"
         floor = -2.0 * kappa
         if field.gated and task.log_growth(c, gamma) < floor:
             lg = _root_log(lambda x: floor - task.log_growth(c, math.exp(x)),
                            math.log(1e-3), math.log(GATE_OPEN), "gate mean")
-            gamma, rule = min(math.exp(lg), GATE_OPEN), "state bound + gate"
+            gamma, rule = min(math.exp(lg), GATE_OPEN), rule + " + gate"
     final = task.solve(c, gamma, lyapunov=True)
     mu = None
     if field.gated:   # the drawn gate: mean gamma with the given scales

@@ -104,6 +104,18 @@ def test_gate_closes_with_the_horizon():
     assert a.gate / b.gate == pytest.approx(10.0, rel=0.1)
 
 
+def test_bounded_gated_flow_holds_memory_in_the_gate():
+    """Rule 2-3 for a bounded gated flow (the mGRU): rho at the finite-N margin, not at the
+    horizon rule's edge, and the gate closed to a gradient norm of e^-kappa over the horizon
+    (the root's tolerance, xtol 1e-3 in log E[G]: 1 % in the ratio)."""
+    stats = dmft.InputStatistics.white(1.0, 1.0)
+    r = task_init_(MGRU(64, 2, 1, initial_state="zero"), horizon=100, inputs=stats, seed=0)
+    assert r.rule == "radius margin + gate"
+    assert r.rho == pytest.approx(max_stable_radius(64), rel=1e-6)
+    assert r.gradient_ratio == pytest.approx(math.exp(-1.0), rel=0.01)
+    assert r.gate < 0.05
+
+
 @pytest.mark.parametrize("kw, match", [
     (dict(horizon=0), "horizon"), (dict(horizon=-3.0), "horizon"),
     (dict(horizon=math.nan), "horizon"), (dict(horizon=10, dt=0.0), "dt"),
