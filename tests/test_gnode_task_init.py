@@ -148,3 +148,15 @@ def test_warnings_free_for_the_task_choice():
     with warnings.catch_warnings():
         warnings.simplefilter("error", StabilityWarning)
         task_init_(GNODE(32, 2, 1, flow_hidden=(32,)), horizon=30, seed=0)
+
+
+def test_suite_gives_the_rule_a_memory_span():
+    """The trainability suite's ``horizon`` reaches the rule: the flip-flop's span of 25 bins
+    (instead of the 100-bin trial) closes the gnODE's gate about four times less (E[G] ~ 1 /
+    horizon for a small gate, eq. 11.13)."""
+    from gnode.tasks.trainability import build_model, initialize_, make_task
+    task = make_task("flipflop", n_test=16)
+    full = initialize_(build_model("gnode", task, width=32), "task", task, seed=0)
+    span = initialize_(build_model("gnode", task, width=32), "task", task, seed=0, horizon=25)
+    assert full["horizon"] == 100 and span["horizon"] == 25
+    assert span["gate"] / full["gate"] == pytest.approx(4.0, rel=0.25)

@@ -38,7 +38,7 @@ if args.fast:
              "adding-20": (("gnode",), ("default", "task"))}
     SWEEP = {("copy-20", "gnode"): ((0.5, 0.72), (2.0, 20.0))}
     SWEEP_SEEDS = SEEDS
-    LONG, EXTRA_INITS, LONG_LR = {}, {}, {}
+    LONG, EXTRA_INITS, LONG_LR, SPAN = {}, {}, {}, {}
 elif os.environ.get("GNODE_TRAINABILITY_FULL", "0") not in ("", "0"):
     # the whole plan of the issue (hours on one core; not yet run)
     WIDTH, SEEDS, STEPS = 64, (0, 1, 2), 200
@@ -54,16 +54,18 @@ elif os.environ.get("GNODE_TRAINABILITY_FULL", "0") not in ("", "0"):
             "adding-300": (("gnode", "gru"), ("default", "task"), (0, 1, 2), 150),
             "copy-1000": (("gnode", "gru"), ("default", "task"), (0, 1, 2), 80),
             "adding-1000": (("gnode", "gru"), ("default", "task"), (0, 1, 2), 80)}
-    LONG_LR = {}
+    LONG_LR, SPAN = {}, {}
 else:
-    # the reduced plan that was run for docs/trainability.md (about 1.5 h on one core): at
+    # the reduced plan that was run for docs/trainability.md (about 2 h on one core): at
     # T = 100 the models and inits below (every gnODE init on adding), GRU default only, the
+    # flip-flop, sequential digits and the two real data sets with the same three inits, the
     # sweeps with two seeds; at T = 300 the gnODE (default, task-aware) against the GRU, at
     # two learning rates
     WIDTH, SEEDS, STEPS = 64, (0, 1, 2), 200
-    TABLE = {"adding-100": (("gnode", "node", "mgru", "elman", "gru"),
-                            ("default", "rho1", "task")),
-             "copy-100": (("gnode", "mgru", "gru"), ("default", "task"))}
+    short = (("gnode", "node", "mgru", "elman", "gru"), ("default", "rho1", "task"))
+    TABLE = {"adding-100": short, "copy-100": (("gnode", "mgru", "gru"), ("default", "task")),
+             "flipflop": short, "digits": short, "JapaneseVowels": short,
+             "BasicMotions": short}
     SWEEP = {(t, m): ((0.45, 0.72, 0.9), (2.0, 20.0, 200.0))
              for t, m in (("adding-100", "gnode"), ("adding-100", "mgru"))}
     SWEEP_SEEDS = (0, 1)
@@ -73,6 +75,9 @@ else:
     # the unbounded gnODE diverged in training on copy-300 at lr 3e-3: the same runs (every
     # model and init of the row) at a third of the learning rate
     LONG_LR = {"copy-300": (("gnode", "gru"), ("default", "task"), (0, 1, 2), 150, 1e-3)}
+    # the flip-flop needs memory over the interval between two pulses of one bit (12 pulses on
+    # 3 bits per 100-bin trial: 25 bins), not over the trial: the rule given that span
+    SPAN = {"flipflop": (("gnode", "node", "mgru", "elman"), 25)}
 
 
 def cfg(task, model, init, seed, steps=STEPS, lr=3e-3, **extra):
@@ -96,6 +101,8 @@ configs += [cfg(t, m, i, s, steps) for t, (models, inits, seeds, steps) in LONG.
 configs += [cfg(t, m, i, s, steps, lr=lr)
             for t, (models, inits, seeds, steps, lr) in LONG_LR.items()
             for m in models for i in inits if applicable(m, i) for s in seeds]
+configs += [cfg(t, m, "task", s, horizon=h) for t, (models, h) in SPAN.items() for m in models
+            for s in SEEDS]
 
 cache = (Path(tempfile.mkdtemp()) / "runs.jsonl") if args.fast else \
     FIGURES / "trainability_runs.jsonl"
@@ -103,7 +110,7 @@ t0 = time.perf_counter()
 runs = run_suite(configs, cache=cache, progress=not args.fast)
 wall = time.perf_counter() - t0
 table = summarize([r for r in runs if r["cfg"]["init"] != "sweep"],
-                  fields=("task", "model", "init", "lr"))
+                  fields=("task", "model", "init", "lr", "horizon"))
 
 
 # ----------------------------------------------------------------------------- sweep + rank
@@ -111,7 +118,7 @@ def task_choice(task, model):
     """The task-aware (rho, gate time scale) of ``model`` in the table runs."""
     infos = [r["init_info"] for r in runs if r["cfg"]["task"] == task
              and r["cfg"]["model"] == model and r["cfg"]["init"] == "task"
-             and r["cfg"]["lr"] == 3e-3]
+             and r["cfg"]["lr"] == 3e-3 and r["cfg"].get("horizon") is None]
     return (float(np.mean([i["rho"] for i in infos])),
             float(np.mean([1.0 / i["gate"] for i in infos]))) if infos else None
 
@@ -128,7 +135,8 @@ for (t, model), (rhos, gates) in SWEEP.items():
                   and r["cfg"]["gate_timescale"] == g_]
             grid[a, b], spread[a, b] = np.mean(ls), np.std(ls)
     theory = next((row for row in table if row["task"] == t and row["model"] == model
-                   and row["init"] == "task" and row["lr"] == 3e-3), None)
+                   and row["init"] == "task" and row["lr"] == 3e-3
+                   and row["horizon"] is None), None)
     default = next((row for row in table if row["task"] == t and row["model"] == model
                     and row["init"] == "default" and row["lr"] == 3e-3), None)
     best = np.unravel_index(np.nanargmin(grid), grid.shape)
@@ -161,7 +169,8 @@ for r in runs:
     c = r["cfg"]
     if r["grad_predicted"] is None or c["init"] == "sweep" or c["lr"] != 3e-3:
         continue
-    key = f"{c['task']}/{c['model']}/{c['init']}"
+    key = f"{c['task']}/{c['model']}/{c['init']}" + (
+        f" (span {c['horizon']})" if c.get("horizon") else "")
     at_horizon.setdefault(key, []).append((math.log(max(r["grad_measured"][-1], 1e-300)),
                                            math.log(max(r["grad_predicted"][-1], 1e-300))))
 grad_table = {k: {"measured_log": float(np.mean([m for m, _ in v])),
@@ -209,7 +218,7 @@ for k, init in enumerate(inits):
     vals = []
     for t in tasks:
         row = next((r for r in table if r["task"] == t and r["model"] == "gnode"
-                    and r["lr"] == 3e-3
+                    and r["lr"] == 3e-3 and r["horizon"] is None
                     and r["init"] == init), None)
         vals.append(np.nan if row is None else row["loss"])
     ax.bar(np.arange(len(tasks)) + 0.13 * (k - 2.5), vals, width=0.13, label=init)

@@ -209,8 +209,12 @@ def _our_normal_(model, x_mean, seed: int) -> dict:
     return {"eta": eta, "scale": scale}
 
 
-def initialize_(model, init: str, task: TaskSpec, *, seed: int) -> dict:
-    """Apply ``init`` (module docstring) to a freshly built model; return what it chose."""
+def initialize_(model, init: str, task: TaskSpec, *, seed: int,
+                horizon: float | None = None) -> dict:
+    """Apply ``init`` (module docstring) to a freshly built model; return what it chose.
+
+    ``horizon``: the memory span the task-aware rule is given (default the task's length).
+    """
     import torch
 
     from ..init import critical_, ensemble_of, task_init_
@@ -243,7 +247,8 @@ def initialize_(model, init: str, task: TaskSpec, *, seed: int) -> dict:
         info = {"ensemble": ens.describe(), "warnings": [str(w.message)[:200] for w in caught]}
     elif init == "task":
         x, ln = task.input_sample()
-        r = task_init_(model, horizon=task.horizon, inputs=x, lengths=ln, seed=seed)
+        r = task_init_(model, horizon=task.horizon if horizon is None else horizon, inputs=x,
+                       lengths=ln, seed=seed)
         info = r.as_dict()
     if not gru and init in ("default", "rho1", "task") and "ensemble" not in info:
         info["ensemble"] = ensemble_of(model).describe()
@@ -426,7 +431,9 @@ def run_one(cfg: dict, task: TaskSpec) -> dict:
     profile at initialization and the theory's, train, evaluate.
 
     ``cfg``: task, model, init, seed, width, steps, batch, lr; a sweep point has init "sweep"
-    and ``rho`` (the flow's autonomous spectral radius) and ``gate_timescale`` (1 / E[G]).
+    and ``rho`` (the flow's autonomous spectral radius) and ``gate_timescale`` (1 / E[G]); an
+    optional ``horizon`` is the memory span given to the task-aware rule (default the task's
+    length).
     """
     import torch
     model = build_model(cfg["model"], task, width=cfg["width"], seed=cfg["seed"])
@@ -434,7 +441,7 @@ def run_one(cfg: dict, task: TaskSpec) -> dict:
     if cfg["init"] == "sweep":
         info = _sweep_point_(model, task, cfg["rho"], cfg.get("gate_timescale"), cfg["seed"])
     else:
-        info = initialize_(model, cfg["init"], task, seed=cfg["seed"])
+        info = initialize_(model, cfg["init"], task, seed=cfg["seed"], horizon=cfg.get("horizon"))
     init_seconds = time.perf_counter() - t0
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg["seed"])
