@@ -208,12 +208,14 @@ def lyapunov_max_map(ens: Ensemble, delta: float, C: np.ndarray, *, tol: float =
     return mu / delta
 
 
-def _gated_state(ens: Ensemble, n_paths: int, seed: int) -> tuple[_State, float]:
-    """Delta(s) and lambda_max of a gated ensemble from the sampled DMFT (section 6); also
-    tau_eff = tau / E[G], the gated ensemble's time unit."""
+def _gated_state(ens: Ensemble, n_paths: int, seed: int, delta: float | None = None
+                 ) -> tuple[_State, float]:
+    """Delta(s) and lambda_max of a gated ensemble from the sampled DMFT (section 6; of the
+    Euler map of step ``delta``, eq. 10.3); also tau_eff = tau / E[G], the gated
+    ensemble's time unit."""
     from ._sampled import sampled
 
-    r = sampled(ens, n_paths=n_paths, seed=seed)
+    r = sampled(ens, n_paths=n_paths, seed=seed, map_step=delta)
     if r.phase == Phase.EXPLOSIVE:
         raise ValueError("dmft.spectrum: the ensemble is explosive (the sampled DMFT's paths "
                          "diverge): no stationary state, no spectrum")
@@ -277,7 +279,12 @@ def _site_paths(ens, state, ring, n_paths, rng, calibrate, static):
 def _gated_paths(ens, state, ring, n_paths, rng, calibrate, n_sub=4):
     """Paths of the gated chain (eq. 9.16): the state's G, G phi'(u^L) and
     G' (phi(u^L) - h) from u^L and z sampled on a ring n_sub times finer and h the periodic
-    solution of dh/dt = G (phi(u^L) - h); the hidden layers' gains as without a gate."""
+    solution of dh/dt = G (phi(u^L) - h); the hidden layers' gains as without a gate.
+    The map (eq. 10.3): u^L, z on the map's lattice itself and h the periodic orbit of
+    h <- h + delta G (phi(u^L) - h)."""
+    euler = ring.delta is not None
+    if euler:
+        n_sub = 1
     mf = ring.m * n_sub
     lags_f = ring_lags(mf, ring.spacing / n_sub)
     q_l, c_l = layer_gains(ens, state.delta0, state.delta_of(lags_f))[-1]
@@ -288,7 +295,7 @@ def _gated_paths(ens, state, ring, n_paths, rng, calibrate, n_sub=4):
     act = get_activation(ens.flow[-1].activation)
     phi, dphi = act.values(u)
     G = get_activation("sigmoid").fn(z)
-    h = periodic_relaxation(G, phi, ring.spacing / n_sub)
+    h = periodic_relaxation(G, phi, ring.spacing / n_sub, euler=euler)
     sub = np.s_[:, ::n_sub]
     G, phi, dphi, h = G[sub], phi[sub], dphi[sub], h[sub]
     w = np.full(n_paths, 1.0 / n_paths)
@@ -310,16 +317,23 @@ def _gated_paths(ens, state, ring, n_paths, rng, calibrate, n_sub=4):
 
 def _gated_chain(ens, ring, paths, s):
     """Site types of the gated chain (eq. 9.15): the state's bare operator d/dt + s + G(t),
-    fed by W^{L-1} (rows G phi'(u^L)) and W_z (rows G' (phi - h))."""
+    fed by W^{L-1} (rows G phi'(u^L)) and W_z (rows G' (phi - h)).  The map (eq. 10.4):
+    K0 = 1 - e^{-s delta} (1 - delta G(n - 1)) shift, with the map's coupling on both inputs."""
     L = ens.depth
     n = [1.0] + [la.width for la in ens.flow[:-1]]
     st = paths[0]
-    inputs = [Input((L - 1) % L, ens.flow[-1].gain ** 2, st["r_flow"])]
+    cpl = ring.coupling(s)
+    inputs = [Input((L - 1) % L, ens.flow[-1].gain ** 2 * cpl, st["r_flow"])]
     if ens.gate.gain > 0:
-        inputs.append(Input(0, ens.gate.gain ** 2, st["r_gate"]))
+        inputs.append(Input(0, ens.gate.gain ** 2 * cpl, st["r_gate"]))
     W = ring.frequencies
+    if ring.delta is None:
+        c0, c1 = s + 1j * W, np.ones(ring.m, complex)
+    else:   # C0 = 1 - e^{-s delta} S, C1 = delta e^{-s delta} S, S the one-step delay
+        shift = math.exp(-s * ring.delta) * np.exp(-1j * W)
+        c0, c1 = 1.0 - shift, ring.delta * shift
     sites = [SiteType(inputs=tuple(inputs), w=st["w"], k2=np.ones(ring.m), re_k=np.ones(ring.m),
-                      n=1.0, leak=st["leak"], c0=s + 1j * W, c1=np.ones(ring.m, complex))]
+                      n=1.0, leak=st["leak"], c0=c0, c1=c1)]
     for j in range(1, L):
         d, w = paths[j]
         sites.append(SiteType(inputs=(Input(j - 1, ens.flow[j - 1].gain ** 2, d),), w=w,
@@ -393,8 +407,10 @@ def spectrum(ens: Ensemble, *, dt: float | None = None, s=None, window: float = 
     Parameters
     ----------
     ens : Ensemble
-        Leaky, non-gated or with a constant gate (which rescales every exponent by its value),
-        autonomous or noise-driven, any MLP flow (depth, activations, biases, widths).
+        Leaky, any MLP flow (depth, activations, biases, widths), autonomous or noise-driven
+        (continuous time); no gate, a constant gate (which rescales every exponent by its
+        value) or a one-layer sigmoid gate (its state from the sampled DMFT, eqs. 9.15-9.16;
+        the map's, eqs. 10.3-10.4).
     dt : float, optional
         None: continuous time.  dt > 0: the Euler map h <- h + (dt/tau) G (-h + F) that the
         torch models run (exponents still per unit time); dt / tau must be in (0, 1].
@@ -429,7 +445,7 @@ def spectrum(ens: Ensemble, *, dt: float | None = None, s=None, window: float = 
     Raises
     ------
     ValueError, TypeError
-        Non-leaky, gated, input-driven or explosive ensembles; bad options.
+        Non-leaky, input-driven or explosive ensembles, noise with ``dt``; bad options.
     ConvergenceError
         A single-site solve or a DMFT solve did not converge.
 
@@ -470,9 +486,6 @@ def spectrum(ens: Ensemble, *, dt: float | None = None, s=None, window: float = 
     base = (ens.replace(tau=1.0) if gated else
             ens.replace(gate=None, tau=1.0, noise_std=ens.noise_std / math.sqrt(gamma)))
     delta = None
-    if gated and dt is not None:
-        raise ValueError("dmft.spectrum: gated ensembles are supported in continuous time only "
-                         "(dt=None): the sampled DMFT integrates the flow, not the Euler map")
     if dt is not None:
         delta = _number("dt", dt, 0.0, True) / tau
         if delta > 1.0:
@@ -481,15 +494,17 @@ def spectrum(ens: Ensemble, *, dt: float | None = None, s=None, window: float = 
         if base.noise_std > 0:
             raise ValueError("dmft.spectrum: noise-driven ensembles are supported in "
                              "continuous time only (dt=None)")
-        ring = Ring(int(round(window / delta)), round(window / delta) * delta, delta)
     else:
         spacing = _number("spacing", spacing, 0.0, True)
     t0 = time.perf_counter()
     unit = 1.0
     if gated:   # the gated ensemble's own time unit tau_eff = tau / E[G] sets window, spacing
-        state, unit = _gated_state(base, max(4 * n_paths, 1000), int(seed))
+        state, unit = _gated_state(base, max(4 * n_paths, 1000), int(seed), delta)
     else:
         state = _dmft_state(base, delta)
+    if delta is not None:
+        m = int(round(window * unit / delta))
+        ring = Ring(m, m * delta, delta)
     if delta is None:   # odd m: every frequency has its partner, d/dt is real antisymmetric
         ring = Ring(2 * max(4, int(round(0.5 * window / spacing))) + 1, window * unit)
     static = state.phase == Phase.FIXED_POINT and base.noise_std == 0

@@ -224,6 +224,9 @@ def test_gate_bias_slows_dynamics():
     (dict(lyapunov_iter=8, lyapunov_burn=7), ValueError, "lyapunov_burn"),
     (dict(lyapunov_burn=-1), ValueError, "lyapunov_burn"),
     (dict(workers=0), ValueError, "workers"),
+    (dict(map_step=1.5), ValueError, "map_step"),
+    (dict(map_step=0.0), ValueError, "map_step"),
+    (dict(map_step=True), TypeError, "map_step"),
 ])
 def test_bad_input(kwargs, exc, msg):
     with pytest.raises(exc, match=msg):

@@ -97,6 +97,58 @@ def test_gated_chain_reduces_to_the_constant_gate():
     np.testing.assert_allclose(a.cdf, b.cdf, atol=1e-3)
 
 
+@pytest.mark.parametrize("delta", [None, 0.5], ids=["continuous", "map"])
+def test_leaky_state_site_with_an_open_gate_is_the_plain_site(delta):
+    # the gated state's path-dependent bare operator K0 = C0 + diag(G) C1 (eqs. 9.15, 10.4) at
+    # G = 1 and no W_z input is the plain state operator (eq. 9.4): the two chains must give
+    # the same F to the solver's tolerance (3e-7 in the log-symbols); exact, no sampling law
+    # enters (the gain paths are any smooth positive paths, here of tanh' of a GP)
+    from dmft._site import Ring, readout, solve_chain
+    from dmft._spectrum import _chain, _gated_chain
+    ring = Ring(64, 32.0, delta) if delta is not None else Ring(65, 32.0)
+    lag = ring_lags(ring.m, ring.spacing)
+    u = ring_paths(1.5 * np.exp(-0.5 * lag ** 2), 48, np.random.default_rng(3))
+    d = 1.0 / np.cosh(u) ** 2
+    w = np.full(48, 1.0 / 48)
+    plain = [(d, w)]
+    open_gate = [{"leak": np.ones_like(d), "w": w, "r_flow": d, "r_gate": np.zeros_like(d)}]
+    for s in (-0.3, 0.1):
+        sa = _chain(Ensemble.elman(2.0), ring, plain, s)
+        sb = _gated_chain(Ensemble.mgru(2.0, gate_gain=0.0), ring, open_gate, s)
+        fa = readout(ring, sa[0], solve_chain(sa, 0.05), 1.0 + s)
+        fb = readout(ring, sb[0], solve_chain(sb, 0.05), 1.0 + s)
+        assert fb == pytest.approx(fa, abs=1e-6)
+
+
+@pytest.mark.slow   # 75 s quiet: the gated map's sampled state and chain at P = 256
+def test_gated_map_reduces_to_the_constant_gate():
+    # the Euler map of the gated flow (docs/theory.md eqs. 10.3-10.4: the sampled DMFT
+    # iterated as the map, the delayed path-dependent leak) with a gate of gain 1e-4 against
+    # the constant gate's exact route (delta -> G* delta).  Tolerance 1e-3 in F as for the flow
+    # above (measured difference 1.5e-4); the edge within 0.01, about 3.5 standard errors of
+    # the difference (the sampled DMFT's lambda_max error is ~0.002 per solve).
+    s = [-0.15, 0.0]
+    a = spectrum(Ensemble.mgru(3.0, gate_gain=1e-4), s=s, dt=0.5, n_replicas=1)
+    b = spectrum(Ensemble.mgru(3.0, gate_gain=0.0), s=s, dt=0.5, n_replicas=1)
+    np.testing.assert_allclose(a.cdf, b.cdf, atol=1e-3)
+    assert a.lyapunov_max == pytest.approx(b.lyapunov_max, abs=0.01)
+
+
+def test_sampled_map_matches_the_closed_map_theory():
+    # dmft.sampled(..., map_step=delta) iterates the single unit as the Euler map; without a
+    # gate the map's closed theory (eqs. 10.1-10.2) is exact.  Elman g = 2, delta = 0.5:
+    # Delta_0 = 0.48107, lambda_max = 0.10779.  Tolerance: 4 of the result's own standard
+    # errors (replica spread, ~0.002 in both at 1000 paths) plus 0.5 % for the iteration's
+    # slow mode, which the trend test cannot resolve (docs/theory.md 6)
+    ens = Ensemble.elman(2.0)
+    C = stationary_map(ens, 0.5)
+    lam = lyapunov_max_map(ens, 0.5, C)
+    r = dmft.sampled(ens, n_paths=1000, map_step=0.5, seed=1)
+    assert r.dt == 0.5 and r.lags[1] == 0.5
+    assert abs(r.delta0 - C[0]) <= 4 * r.delta0_err + 0.005 * C[0]
+    assert abs(r.lyapunov_max - lam) <= 4 * r.lyapunov_err + 0.005 * lam
+
+
 def test_upper_edge_is_the_schroedinger_lambda_max():
     # the single-site F(s) reaches 1 where the Schroedinger problem (eq. 4.4) puts lambda_max:
     # above it F = 1 within the eta -> 0 extrapolation's error (~1e-4; 5e-4 allowed), below it
@@ -336,7 +388,7 @@ def test_empirical_cdf():
 
 @pytest.mark.parametrize("kw, match", [
     ({"ens": Ensemble.node(1.0, output="tanh", leak=False)}, "leaky"),
-    ({"ens": Ensemble.mgru(2.0), "dt": 0.5}, "continuous time only"),
+    ({"ens": Ensemble.mgru(2.0, noise_std=0.1), "dt": 0.5}, "continuous time only"),
     ({"ens": Ensemble.node(2.0, output="identity")}, "explosive"),
     ({"dt": 2.0}, "dt"),
     ({"dt": True}, "dt"),
@@ -357,6 +409,12 @@ SLOW_CASES = {
     "tanh g=3": (Ensemble.elman(3.0), 0.1, 1.0),
     "relu->tanh g=2,2": (Ensemble.node((2.0, 2.0), hidden="relu", output="tanh"), 0.1, 1.0),
     "mGRU g=3 mu_z=0": (Ensemble.mgru(3.0, gate_gain=1.0, gate_bias_mean=0.0), 0.2, 2.0),
+    # the Euler maps (docs/theory.md 10), simulated as the maps themselves: 10-20 times
+    # cheaper per unit time than RK4 at dt = 0.1, so N = 2000 costs minutes
+    "relu->tanh g=2,2, map delta=0.5": (Ensemble.node((2.0, 2.0), hidden="relu",
+                                                      output="tanh"), 0.5, 1.0),
+    "mGRU g=3 mu_z=0, map delta=0.5": (Ensemble.mgru(3.0, gate_gain=1.0, gate_bias_mean=0.0),
+                                       0.5, 2.0),
 }
 
 
@@ -381,14 +439,15 @@ def test_theory_against_finite_n_spectra_to_n_1000(name):
 
 def _check_finite_n(name, plan):
     ens, dt, unit = SLOW_CASES[name]
-    th = spectrum(ens)
+    euler = "map" in name
+    th = spectrum(ens, dt=dt if euler else None)
     F0, F1, dky = [], [], []
     for n, seeds in plan.items():
         rows = []
         for seed in seeds:
             res = simulate.lyapunov_spectrum(simulate.sample(ens, n, seed=seed), n // 4,
                                              t_max=200.0 * unit, dt=dt, t_transient=50.0 * unit,
-                                             seed=seed)
+                                             method="euler" if euler else "rk4", seed=seed)
             rows.append((*simulate.spectrum_cdf(res, [0.0, -0.1]),
                          simulate.spectrum_summary(res).dimension_fraction))
         F0.append([r[0] for r in rows])

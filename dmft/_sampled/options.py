@@ -77,6 +77,7 @@ class SampledOptions:
     n_replicas: int = 4
     workers: int | None = None
     seed: int = 0
+    map_step: float | None = None
 
     def __post_init__(self):
         def put(name, value):
@@ -90,6 +91,9 @@ class SampledOptions:
         for name in ("dt", "lag_window", "burn_in", "measure", "tol"):
             put(name, check_positive(name, getattr(self, name)))
         put("dt", _v.real("dt", self.dt, low=0.0, low_open=True, high=MAX_DT))
+        if self.map_step is not None:   # the map's step over tau: G delta <= 1 for every G
+            put("map_step", _v.real("map_step (the Euler map's dt / tau)", self.map_step,
+                                    low=0.0, low_open=True, high=1.0))
         put("damping", _v.real("damping", self.damping, low=0.0, low_open=True, high=1.0))
         put("lyapunov", _v.flag("lyapunov", self.lyapunov))
         put("max_iter", check_int("max_iter", self.max_iter))
@@ -122,9 +126,11 @@ class SampledOptions:
 class SampledGrid:
     """Step counts and lags of one solve, in the ensemble's time units.
 
-    ``tau_eff`` = tau / E[G]; ``dt`` = options.dt x tau_eff (the integration step);
-    ``n_lag`` lags 0, dt, ..., ``n_burn`` discarded and ``n_steps`` integrated steps per path;
-    ``n_paths`` paths per replica.
+    ``tau_eff`` = tau / E[G]; ``dt`` = options.dt x tau_eff (the integration step), or for
+    the Euler map (``options.map_step``) the map's step map_step x tau, the windows still
+    in units of tau_eff; ``n_lag`` lags 0, dt, ..., ``n_burn`` discarded and ``n_steps``
+    integrated steps per path; ``n_paths`` paths per replica; ``map_step`` (None: the flow)
+    delta = dt / tau of the map.
     """
 
     tau_eff: float
@@ -133,14 +139,16 @@ class SampledGrid:
     n_burn: int
     n_steps: int
     n_paths: int
+    map_step: float | None = None
 
     @classmethod
-    def create(cls, options: SampledOptions, tau_eff: float) -> SampledGrid:
-        n_burn = int(round(options.burn_in / options.dt))
-        return cls(tau_eff=tau_eff, dt=options.dt * tau_eff,
-                   n_lag=int(round(options.lag_window / options.dt)) + 1, n_burn=n_burn,
-                   n_steps=n_burn + int(round(options.measure / options.dt)),
-                   n_paths=options.paths_per_replica)
+    def create(cls, options: SampledOptions, tau_eff: float, tau: float = 1.0) -> SampledGrid:
+        step = options.dt if options.map_step is None else options.map_step * tau / tau_eff
+        n_burn = int(round(options.burn_in / step))
+        return cls(tau_eff=tau_eff, dt=step * tau_eff,
+                   n_lag=int(round(options.lag_window / step)) + 1, n_burn=n_burn,
+                   n_steps=n_burn + int(round(options.measure / step)),
+                   n_paths=options.paths_per_replica, map_step=options.map_step)
 
     @property
     def lags(self) -> np.ndarray:

@@ -114,7 +114,8 @@ def power_iteration(ens: Ensemble, C: np.ndarray, fields: SiteFields, grid: Samp
     return LyapunovEstimate(lyapunov_max=lam_max, lyapunov_err=err, history=hist)
 
 
-def fixed_point_lyapunov(ens: Ensemble, fp, n_steps: int) -> LyapunovEstimate:
+def fixed_point_lyapunov(ens: Ensemble, fp, n_steps: int,
+                         map_step: float | None = None) -> LyapunovEstimate:
     """lambda_max at a stable (or marginal) fixed point without noise, from the static theory.
 
     At the fixed point every unit is frozen at its G* and the linearization is
@@ -128,7 +129,10 @@ def fixed_point_lyapunov(ens: Ensemble, fp, n_steps: int) -> LyapunovEstimate:
     48 Gauss-Hermite nodes.  Used where the power iteration has nothing to act on: at q* = 0
     the preactivations are exactly 0, where a ReLU's sampled phi'(0) = 0 differs from the
     theory's limit E[phi'(u)^2] -> 1/2 that rho uses.  The value is exact up to rounding
-    (error 0), and repeated over the ``n_steps`` steps of the history.
+    (error 0), and repeated over the ``n_steps`` steps of the history.  For the Euler map of
+    step delta = ``map_step`` the multipliers are 1 + delta tau x (those of the flow): the edge
+    is log(1 + delta tau lambda) / (delta tau) (exact for a gate the same for every unit, the
+    disk's rightmost point being its largest modulus while G delta <= 1).
     """
     rho = fp.rho
     g = ens.gate
@@ -149,6 +153,8 @@ def fixed_point_lyapunov(ens: Ensemble, fp, n_steps: int) -> LyapunovEstimate:
         lo = -float(G.min()) * (1.0 - 1e-12)
         lam = optimize.brentq(excess, lo, 1.0, xtol=1e-15) if excess(1.0) < 0.0 else 1.0
     lam /= ens.tau
+    if map_step is not None:
+        lam = math.log(max(1.0 + map_step * ens.tau * lam, 1e-300)) / (map_step * ens.tau)
     hist = {"lyapunov": [lam] * n_steps, "log_mu": [0.0] * n_steps}
     return LyapunovEstimate(lyapunov_max=lam, lyapunov_err=0.0, history=hist)
 

@@ -10,6 +10,8 @@ the noise increments come in), float64, no allocation besides the output.
   (6.1 once the fields are sampled: a = lam G / tau, b = G phi(u) / tau).
 - :func:`integrate_tangent` solves the damped replica difference (6.3) from y(0) = 0 with its
   drive fused in (no (P, n) temporaries).
+- :data:`MAP_PARALLEL`, :data:`MAP_SERIAL`: the same two equations as the Euler map with the
+  grid step (docs/theory.md eq. 10.3), the dynamics the torch models run, instead of the flow.
 
 The kernel set is chosen explicitly by the caller, :data:`PARALLEL` (numba ``prange`` over the
 paths; for a single caller thread) or :data:`SERIAL` (no ``prange`` and no GIL, for replicas run
@@ -25,8 +27,10 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-__all__ = ["SiteKernels", "PARALLEL", "SERIAL", "integrate_site", "integrate_tangent",
-           "heun_linear", "heun_linear_serial", "tangent_heun", "tangent_heun_serial"]
+__all__ = ["SiteKernels", "PARALLEL", "SERIAL", "MAP_PARALLEL", "MAP_SERIAL", "integrate_site",
+           "integrate_tangent", "heun_linear", "heun_linear_serial", "tangent_heun",
+           "tangent_heun_serial", "euler_linear", "euler_linear_serial", "tangent_euler",
+           "tangent_euler_serial"]
 
 
 # ----------------------------------------------------------------------------- (6.1)
@@ -119,10 +123,84 @@ def tangent_heun_serial(G, dphi, h, phi, du, dz, lam, lam_leak, inv_tau, dt,
         _tangent_path(p, G, dphi, h, phi, du, dz, has_dz, lam, lam_leak, inv_tau, dt, out)
 
 
+# ----------------------------------------------------------------------------- the map
+@numba.njit(cache=True, nogil=True)
+def _euler_path(p, a, b, noise, has_noise, dt, y0, out):  # pragma: no cover - compiled
+    """Path p of :func:`euler_linear`: y(k+1) = y(k) + dt (-a_k y(k) + b_k) + noise_k."""
+    n = a.shape[1]
+    y = y0[p]
+    out[p, 0] = y
+    for k in range(n - 1):
+        y = y + dt * (-a[p, k] * y + b[p, k])
+        if has_noise:
+            y += noise[p, k]
+        out[p, k + 1] = y
+
+
+@numba.njit(cache=True, parallel=True)
+def euler_linear(a, b, noise, dt, y0, out):  # pragma: no cover - compiled
+    """The Euler map of dy/dt = -a_k y + b_k + noise (section 10: the map itself, not an
+    approximation of the flow); same arguments as :func:`heun_linear`."""
+    has_noise = noise.shape[0] > 0
+    for p in numba.prange(a.shape[0]):
+        _euler_path(p, a, b, noise, has_noise, dt, y0, out)
+
+
+@numba.njit(cache=True, nogil=True)
+def euler_linear_serial(a, b, noise, dt, y0, out):  # pragma: no cover - compiled
+    """:func:`euler_linear` without prange and without the GIL (replicas on threads)."""
+    has_noise = noise.shape[0] > 0
+    for p in range(a.shape[0]):
+        _euler_path(p, a, b, noise, has_noise, dt, y0, out)
+
+
+@numba.njit(cache=True, nogil=True)
+def _tangent_euler_path(p, G, dphi, h, phi, du, dz, has_dz, lam, lam_leak, inv_tau, dt,
+                        out):  # pragma: no cover - compiled
+    """Path p of :func:`tangent_euler`."""
+    n = G.shape[1]
+    y = 0.0
+    out[p, 0] = 0.0
+    damp = np.exp(-lam * dt)
+    for k in range(n - 1):
+        g = G[p, k]
+        b = g * dphi[p, k] * du[p, k]
+        if has_dz:
+            b += g * (1.0 - g) * (phi[p, k] - lam_leak * h[p, k]) * dz[p, k]
+        y = damp * (y + dt * inv_tau * (b - lam_leak * g * y))
+        out[p, k + 1] = y
+
+
+@numba.njit(cache=True, parallel=True)
+def tangent_euler(G, dphi, h, phi, du, dz, lam, lam_leak, inv_tau, dt,
+                  out):  # pragma: no cover - compiled
+    """The replica difference of the Euler map, damped by e^{-lam dt} per step::
+
+        y(k+1) = e^{-lam dt} [ y(k) + (dt / tau) (-lam_leak G y(k) + G phi'(u) du
+                                + G (1 - G) (-lam_leak h + phi(u)) dz) ]
+
+    (the tangent of h <- h + (dt / tau) G (-lam_leak h + phi(u)), eq. 6.3 on the map's
+    lattice); arguments as :func:`tangent_heun`.
+    """
+    has_dz = dz.shape[0] > 0
+    for p in numba.prange(G.shape[0]):
+        _tangent_euler_path(p, G, dphi, h, phi, du, dz, has_dz, lam, lam_leak, inv_tau, dt, out)
+
+
+@numba.njit(cache=True, nogil=True)
+def tangent_euler_serial(G, dphi, h, phi, du, dz, lam, lam_leak, inv_tau, dt,
+                         out):  # pragma: no cover - compiled
+    """:func:`tangent_euler` without prange and without the GIL (replicas on threads)."""
+    has_dz = dz.shape[0] > 0
+    for p in range(G.shape[0]):
+        _tangent_euler_path(p, G, dphi, h, phi, du, dz, has_dz, lam, lam_leak, inv_tau, dt, out)
+
+
 # ----------------------------------------------------------------------------- choice
 @dataclass(frozen=True)
 class SiteKernels:
-    """A matched pair of compiled kernels: (6.1) and (6.3), both parallel or both serial."""
+    """A matched pair of compiled kernels: (6.1) and (6.3), both parallel or both serial,
+    both the flow's Heun scheme or both the Euler map."""
 
     name: str
     heun: object
@@ -131,6 +209,8 @@ class SiteKernels:
 
 PARALLEL = SiteKernels("parallel", heun_linear, tangent_heun)
 SERIAL = SiteKernels("serial", heun_linear_serial, tangent_heun_serial)
+MAP_PARALLEL = SiteKernels("map, parallel", euler_linear, tangent_euler)
+MAP_SERIAL = SiteKernels("map, serial", euler_linear_serial, tangent_euler_serial)
 
 
 def integrate_site(a: np.ndarray, b: np.ndarray, noise: np.ndarray | None, dt: float,

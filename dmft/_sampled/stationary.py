@@ -34,7 +34,7 @@ from .fields import EXPLOSION_BOUND, tau_eff
 from .options import SampledGrid, SampledOptions
 from .replica import LyapunovEstimate, fixed_point_lyapunov, power_iteration
 from .results import SampledResult
-from .site import PARALLEL, SERIAL, SiteKernels
+from .site import MAP_PARALLEL, MAP_SERIAL, PARALLEL, SERIAL, SiteKernels
 
 __all__ = ["sampled"]
 
@@ -44,7 +44,8 @@ def sampled(ens: Ensemble, drive=None, *, n_paths: int = 1000, dt: float = 0.05,
             burn_in: float = 20.0, measure: float = 60.0, damping: float = 1.0,
             max_iter: int = 80, tol: float = 3.0, n_average: int = 4, lyapunov: bool = True,
             lyapunov_iter: int = 16, lyapunov_burn: int | None = None, n_replicas: int = 4,
-            workers: int | None = None, seed: int = 0) -> SampledResult:
+            workers: int | None = None, seed: int = 0,
+            map_step: float | None = None) -> SampledResult:
     """Stationary sampling-based DMFT of a leaky, possibly gated and noise-driven ensemble.
 
     Iterates eqs. (6.1)-(6.2) (docs/theory.md section 6): sample ``n_paths`` paths of (u, z) from
@@ -108,6 +109,12 @@ def sampled(ens: Ensemble, drive=None, *, n_paths: int = 1000, dt: float = 0.05,
         ``n_replicas``).  The replicas draw from their own seeds, so the result does not depend
         on ``workers``; the random draws, FFTs and the integration kernel release the GIL.
     seed : int
+    map_step : float, optional
+        The Euler map h <- h + delta G (-h + F), delta = ``map_step`` in (0, 1] (the step over
+        tau, as the torch models run it; docs/theory.md eq. 10.3) instead of the flow: the single
+        unit and the replica difference are iterated as that map on its lattice (lags
+        delta tau apart), and lambda_max is the map's exponent per unit time.  ``dt`` is then
+        unused; the windows stay in units of tau_eff.
 
     Returns
     -------
@@ -134,7 +141,7 @@ def sampled(ens: Ensemble, drive=None, *, n_paths: int = 1000, dt: float = 0.05,
         n_paths=n_paths, dt=dt, lag_window=lag_window, burn_in=burn_in, measure=measure,
         damping=damping, max_iter=max_iter, tol=tol, n_average=n_average, lyapunov=lyapunov,
         lyapunov_iter=lyapunov_iter, lyapunov_burn=lyapunov_burn, n_replicas=n_replicas,
-        workers=workers, seed=seed)
+        workers=workers, seed=seed, map_step=map_step)
     return solve(ens, options, drive)
 
 
@@ -191,7 +198,7 @@ def run_replica(ens: Ensemble, fp, grid: SampledGrid, options: SampledOptions,
         except ConvergenceError:
             if not static:
                 raise
-            lyap = fixed_point_lyapunov(ens, fp, options.lyapunov_iter)
+            lyap = fixed_point_lyapunov(ens, fp, options.lyapunov_iter, options.map_step)
     # the measured part of the gate, every 10th step (the time-scale histogram)
     gate_sample = cov.fields.G[:, grid.n_burn:][:, ::10]
     return ReplicaEstimate(covariance=cov, lyapunov=lyap, gate_sample=gate_sample)
@@ -208,13 +215,14 @@ def solve(ens: Ensemble, options: SampledOptions, drive=None) -> SampledResult:
     """:func:`sampled` with validated options (the module's contract)."""
     from ..static import fixed_point
     fp = fixed_point(ens)
-    grid = SampledGrid.create(options, tau_eff(ens))
+    grid = SampledGrid.create(options, tau_eff(ens), ens.tau)
     cx = None if drive is None else drive.covariance(grid.lags)
     start = initial_covariance(ens, fp, grid) if drive is None else \
         driven_start(ens, drive, fp, grid)
     threaded = options.workers > 1
-    run = partial(run_replica, ens, fp, grid, options, start,
-                  SERIAL if threaded else PARALLEL, cx=cx)
+    kernels = (SERIAL if threaded else PARALLEL) if options.map_step is None else \
+        (MAP_SERIAL if threaded else MAP_PARALLEL)
+    run = partial(run_replica, ens, fp, grid, options, start, kernels, cx=cx)
     seqs = np.random.SeedSequence(options.seed).spawn(options.n_replicas)
     if threaded:
         with ThreadPoolExecutor(min(options.workers, options.n_replicas)) as ex:

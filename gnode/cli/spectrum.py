@@ -20,12 +20,13 @@ _LABELS = {"lyapunov_max": "lambda_max", "dimension_fraction": "D_KY/N",
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "spectrum", help="Lyapunov spectrum F(s), D_KY/N, h_KS/N from the single-site theory",
-        description="Distribution of the Lyapunov exponents of a leaky non-gated nODE at "
-                    "large N (docs/theory.md section 9): continuous time, or the Euler map "
-                    "with --dt; optionally against a simulated network (--simulate N).")
+        description="Distribution of the Lyapunov exponents of a leaky nODE, or of a gated "
+                    "one (--gate-gain ...), at large N (docs/theory.md sections 9-10): "
+                    "continuous time, or the Euler map with --dt; optionally against a "
+                    "simulated network (--simulate N).")
     add_flow_arguments(p)
     p.add_argument("--dt", type=float, default=None,
-                   help="Euler step dt of the map h <- h + (dt/tau)(-h + F) (default: "
+                   help="Euler step dt of the map h <- h + (dt/tau) G (-h + F) (default: "
                         "continuous time)")
     p.add_argument("--paths", type=int, default=256, help="gain paths per replica (256)")
     p.add_argument("--replicas", type=int, default=2,
