@@ -548,7 +548,7 @@ def task_init_(model, *, horizon: float, seed: int | np.random.Generator, inputs
     3. a one-layer gate: E[G] = :data:`GATE_OPEN` unless the gradient over the horizon then
        falls below e^-kappa in norm, in which case the gate is closed to the largest E[G] that
        keeps sqrt(G(steps)) >= e^-kappa (a constant gate rescales time, eq. 6.7): the memory
-       is held by the gate's time scale, not by a flow near its edge (docs/theory.md 11.4).
+       is held by the gate's time scale, not by a flow near its edge (docs/theory.md 11.5).
 
     Relative gains and bias spreads come from the arguments or the architecture (the expected
     scales of PyTorch's default initialization, :func:`ensemble_of` with
