@@ -11,6 +11,12 @@ from scipy import integrate, linalg, optimize
 from dmft import Ensemble, sampled, sampled_two_time, stationary
 from dmft._sampled import sample_stationary_gp
 from dmft._sampled.gp import CausalGP
+from dmft._sampled.site import (
+    euler_linear,
+    euler_linear_serial,
+    tangent_euler,
+    tangent_euler_serial,
+)
 from dmft._sampled.site import heun_linear as _heun_linear
 from dmft._sampled.site import heun_linear_serial as _heun_linear_serial
 from dmft._sampled.site import tangent_heun as _tangent_heun
@@ -77,6 +83,51 @@ def test_fused_tangent_kernel_matches_numpy_reference(kernel, gated):
     kernel(G, dphi, h, phi, du, dz if gated else np.zeros((0, 0)), lam, lam_leak, 1 / tau, dt,
            out)
     np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-14)  # same scheme, rounding only
+
+
+def euler_map_reference(a, b, noise, dt, y0, damp=1.0):
+    """Pure-numpy Euler map y(k+1) = damp (y(k) + dt (-a_k y(k) + b_k)) + noise_k (docs/theory.md
+    eq. 10.3 written out with whole-array operations), the reference of the map kernels."""
+    P, n = a.shape
+    out = np.empty((P, n))
+    y = np.array(y0, dtype=float)
+    out[:, 0] = y
+    for k in range(n - 1):
+        y = damp * (y + dt * (-a[:, k] * y + b[:, k])) + (noise[:, k] if noise.shape[0] else 0.0)
+        out[:, k + 1] = y
+    return out
+
+
+@pytest.mark.parametrize("kernel", [euler_linear, euler_linear_serial])
+def test_map_kernel_matches_numpy_reference(kernel):
+    rng = np.random.default_rng(3)
+    a, b = rng.random((5, 50)), rng.standard_normal((5, 50))
+    noise = 0.1 * rng.standard_normal((5, 49))
+    y0 = rng.standard_normal(5)
+    out = np.empty((5, 50))
+    kernel(a, b, noise, 0.5, y0, out)
+    np.testing.assert_allclose(out, euler_map_reference(a, b, noise, 0.5, y0),
+                               rtol=1e-13, atol=1e-14)   # same operations, rounding only
+
+
+@pytest.mark.parametrize("kernel", [tangent_euler, tangent_euler_serial])
+@pytest.mark.parametrize("gated", [True, False])
+def test_map_tangent_kernel_matches_numpy_reference(kernel, gated):
+    # the replica difference of the map, damped by e^{-lam dt} per step: a = lam_leak G / tau,
+    # b = [G phi' du + G (1 - G) (-lam_leak h + phi) dz] / tau, from y = 0
+    rng = np.random.default_rng(4)
+    shape = (4, 60)
+    G = rng.random(shape)
+    u, h, du, dz = (rng.standard_normal(shape) for _ in range(4))
+    phi, dphi = np.tanh(u), 1 - np.tanh(u) ** 2
+    lam, lam_leak, tau, dt = 0.07, 1.0, 1.5, 0.5
+    drive = G * dphi * du + (G * (1 - G) * (-lam_leak * h + phi) * dz if gated else 0.0)
+    ref = euler_map_reference(lam_leak * G / tau, drive / tau, np.zeros((0, 0)), dt,
+                              np.zeros(shape[0]), damp=math.exp(-lam * dt))
+    out = np.empty(shape)
+    kernel(G, dphi, h, phi, du, dz if gated else np.zeros((0, 0)), lam, lam_leak, 1 / tau, dt,
+           out)
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-14)
 
 
 def test_threads_do_not_change_the_result():
