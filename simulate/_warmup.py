@@ -28,7 +28,7 @@ KERNEL_GROUPS = ("integrate", "integrate (parallel batch)", "lyapunov spectrum",
 #: spectrum theory's kernels (dmft._site) are left out: its chaotic-state sweeps take tens of
 #: seconds even compiled, too long for a warmup, which runs it at a stable point only
 USES = {"simulate": ("_integrate_span", "_lyap_chunk", "_orthonormal_frame"),
-        "sampled": ("heun_linear", "tangent_heun")}
+        "sampled": ("heun_linear", "tangent_heun", "euler_linear", "tangent_euler")}
 
 
 def _dispatchers(uses: tuple[str, ...] = tuple(USES)) -> list:
@@ -36,7 +36,8 @@ def _dispatchers(uses: tuple[str, ...] = tuple(USES)) -> list:
     from simulate import _integrate, _lyapunov
 
     where = {"_integrate_span": _integrate, "_lyap_chunk": _lyapunov,
-             "_orthonormal_frame": _lyapunov, "heun_linear": site, "tangent_heun": site}
+             "_orthonormal_frame": _lyapunov, "heun_linear": site, "tangent_heun": site,
+             "euler_linear": site, "tangent_euler": site}
     return [getattr(where[name], name) for use in uses for name in USES[use]]
 
 
@@ -72,13 +73,11 @@ def _groups() -> list[tuple[str, Callable[[], object]]]:
             simulate.lyapunov_spectrum(two, 2, t_max=0.4, dt=0.1, t_ons=0.1, t_transient=0.2,
                                        n_history=2),
             simulate.integrate(two, h0, 0.2, 0.1))),
-        ("sampled DMFT", lambda: (
+        ("sampled DMFT", lambda: [   # the flow's and the Euler map's kernels, both kinds
             dmft.sampled(dmft.Ensemble.mgru(1.5, gate_gain=1.0), n_paths=32, lag_window=2.0,
                          burn_in=1.0, measure=3.0, dt=0.25, max_iter=200, tol=1e6,
-                         lyapunov_iter=2, workers=1, seed=0),
-            dmft.sampled(dmft.Ensemble.mgru(1.5, gate_gain=1.0), n_paths=32, lag_window=2.0,
-                         burn_in=1.0, measure=3.0, dt=0.25, max_iter=200, tol=1e6,
-                         lyapunov_iter=2, workers=4, seed=0))),
+                         lyapunov_iter=2, workers=w, seed=0, map_step=m)
+            for m in (None, 0.25) for w in (1, 4)]),
         ("spectrum theory", lambda: dmft.spectrum(dmft.Ensemble.elman(0.5), s=[-1.25, -0.75],
                                                   n_paths=16, grid_error=False)),
     ]
