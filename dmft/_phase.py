@@ -208,7 +208,7 @@ def _stored_points(task: PointTask, seed: int, *, store, client, n_workers: int,
     ``store / theory_<key>`` (module docstring); an exception that :func:`_point_task` does
     not label raises after the sweep (the finished points stay in the store; a rerun retries
     that point)."""
-    from simulate._sweep import sweep
+    from ._store import sweep
 
     root = Path(store) / f"theory_{task.key()}"
     ds = sweep(task, {"point": np.arange(len(task.ensembles))}, [int(seed)], store=root,

@@ -1,4 +1,5 @@
-"""simulate.sweep (module simulate/_sweep.py): embedded vs dask execution, resume, errors."""
+"""simulate.sweep (the store: dmft/_store.py; the task: simulate/_sweep.py): embedded vs dask
+execution, resume, errors."""
 
 from __future__ import annotations
 
@@ -206,3 +207,20 @@ def test_simulation_task_reports_divergence_by_flag_and_time():
     # rho = 0.5: a stable fixed point, lambda_max ~ rho - 1 = -0.5 (docs/theory.md section 3)
     assert out["diverged"] == 0.0 and out["diverged_at"] == math.inf
     assert out["lyapunov_max"] < 0 and out["phase_code"] == Phase.FIXED_POINT.code
+
+
+def test_the_theory_does_not_import_the_simulation_package():
+    """Layering: no module of dmft imports simulate, at module level or inside a function (the
+    store that dmft.phase_diagram and simulate.sweep share lives in dmft._store)."""
+    import ast
+    from pathlib import Path
+
+    import dmft
+    bad = []
+    for path in Path(dmft.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            bad += [f"{path.name}:{node.lineno} {n}" for n in names
+                    if n.split(".")[0] == "simulate"]
+    assert not bad
