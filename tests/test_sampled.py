@@ -44,47 +44,6 @@ def heun_linear_reference(a, b, noise, dt, y0):
     return out
 
 
-def test_heun_kernel_matches_numpy_reference():
-    rng = np.random.default_rng(0)
-    a, b = rng.random((5, 50)), rng.standard_normal((5, 50))
-    noise = 0.1 * rng.standard_normal((5, 49))
-    y0 = rng.standard_normal(5)
-    out = np.empty((5, 50))
-    _heun_linear(a, b, noise, 0.05, y0, out)
-    np.testing.assert_allclose(out, heun_linear_reference(a, b, noise, 0.05, y0),
-                               rtol=1e-13, atol=1e-14)   # same operations, rounding only
-
-
-def test_serial_heun_kernel_matches_numpy_reference():
-    rng = np.random.default_rng(1)
-    a, b = rng.random((3, 40)), rng.standard_normal((3, 40))
-    y0 = rng.standard_normal(3)
-    out = np.empty((3, 40))
-    _heun_linear_serial(a, b, np.zeros((0, 0)), 0.1, y0, out)
-    np.testing.assert_allclose(out, heun_linear_reference(a, b, np.zeros((0, 0)), 0.1, y0),
-                               rtol=1e-13, atol=1e-14)
-
-
-@pytest.mark.parametrize("kernel", [_tangent_heun, _tangent_heun_serial])
-@pytest.mark.parametrize("gated", [True, False])
-def test_fused_tangent_kernel_matches_numpy_reference(kernel, gated):
-    # eq. (6.3) for y = e^{-lam t} dh: a = lam + lam_leak G / tau, b = [G phi' du
-    # + G (1 - G) (-lam_leak h + phi) dz] / tau, integrated by the reference Heun from y = 0
-    rng = np.random.default_rng(2)
-    shape = (4, 60)
-    G = rng.random(shape)
-    u, h, du, dz = (rng.standard_normal(shape) for _ in range(4))
-    phi, dphi = np.tanh(u), 1 - np.tanh(u) ** 2
-    lam, lam_leak, tau, dt = 0.07, 1.0, 1.5, 0.1
-    drive = G * dphi * du + (G * (1 - G) * (-lam_leak * h + phi) * dz if gated else 0.0)
-    ref = heun_linear_reference(lam + lam_leak * G / tau, drive / tau, np.zeros((0, 0)), dt,
-                                np.zeros(shape[0]))
-    out = np.empty(shape)
-    kernel(G, dphi, h, phi, du, dz if gated else np.zeros((0, 0)), lam, lam_leak, 1 / tau, dt,
-           out)
-    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-14)  # same scheme, rounding only
-
-
 def euler_map_reference(a, b, noise, dt, y0, damp=1.0):
     """Pure-numpy Euler map y(k+1) = damp (y(k) + dt (-a_k y(k) + b_k)) + noise_k (docs/theory.md
     eq. 10.3 written out with whole-array operations), the reference of the map kernels."""
@@ -98,36 +57,51 @@ def euler_map_reference(a, b, noise, dt, y0, damp=1.0):
     return out
 
 
-@pytest.mark.parametrize("kernel", [euler_linear, euler_linear_serial])
-def test_map_kernel_matches_numpy_reference(kernel):
-    rng = np.random.default_rng(3)
+@pytest.mark.parametrize("kernel, scheme", [
+    (_heun_linear, "heun"), (_heun_linear_serial, "heun"),
+    (euler_linear, "map"), (euler_linear_serial, "map")])
+@pytest.mark.parametrize("noisy", [True, False])
+def test_site_kernel_matches_numpy_reference(kernel, scheme, noisy):
+    # dy/dt = -a_k y + b_k + noise: the flow's stochastic Heun, or the map (eq. 10.3)
+    rng = np.random.default_rng(0)
     a, b = rng.random((5, 50)), rng.standard_normal((5, 50))
-    noise = 0.1 * rng.standard_normal((5, 49))
+    noise = 0.1 * rng.standard_normal((5, 49)) if noisy else np.zeros((0, 0))
     y0 = rng.standard_normal(5)
+    dt = 0.05 if scheme == "heun" else 0.5
+    ref = (heun_linear_reference if scheme == "heun" else euler_map_reference)(a, b, noise, dt,
+                                                                                y0)
     out = np.empty((5, 50))
-    kernel(a, b, noise, 0.5, y0, out)
-    np.testing.assert_allclose(out, euler_map_reference(a, b, noise, 0.5, y0),
-                               rtol=1e-13, atol=1e-14)   # same operations, rounding only
+    kernel(a, b, noise, dt, y0, out)
+    np.testing.assert_allclose(out, ref, rtol=1e-13, atol=1e-14)  # same operations, rounding
 
 
-@pytest.mark.parametrize("kernel", [tangent_euler, tangent_euler_serial])
+@pytest.mark.parametrize("kernel, scheme", [
+    (_tangent_heun, "heun"), (_tangent_heun_serial, "heun"),
+    (tangent_euler, "map"), (tangent_euler_serial, "map")])
 @pytest.mark.parametrize("gated", [True, False])
-def test_map_tangent_kernel_matches_numpy_reference(kernel, gated):
-    # the replica difference of the map, damped by e^{-lam dt} per step: a = lam_leak G / tau,
-    # b = [G phi' du + G (1 - G) (-lam_leak h + phi) dz] / tau, from y = 0
-    rng = np.random.default_rng(4)
+def test_fused_tangent_kernel_matches_numpy_reference(kernel, scheme, gated):
+    # eq. (6.3) for y = e^{-lam t} dh, from y = 0, with the drive
+    # b = [G phi' du + G (1 - G) (-lam_leak h + phi) dz] / tau: the flow's Heun with
+    # a = lam + lam_leak G / tau, or the map (eq. 10.3) with a = lam_leak G / tau and the
+    # damping e^{-lam dt} per step
+    rng = np.random.default_rng(2)
     shape = (4, 60)
     G = rng.random(shape)
     u, h, du, dz = (rng.standard_normal(shape) for _ in range(4))
     phi, dphi = np.tanh(u), 1 - np.tanh(u) ** 2
-    lam, lam_leak, tau, dt = 0.07, 1.0, 1.5, 0.5
+    lam, lam_leak, tau = 0.07, 1.0, 1.5
     drive = G * dphi * du + (G * (1 - G) * (-lam_leak * h + phi) * dz if gated else 0.0)
-    ref = euler_map_reference(lam_leak * G / tau, drive / tau, np.zeros((0, 0)), dt,
-                              np.zeros(shape[0]), damp=math.exp(-lam * dt))
+    y0, none = np.zeros(shape[0]), np.zeros((0, 0))
+    if scheme == "heun":
+        dt = 0.1
+        ref = heun_linear_reference(lam + lam_leak * G / tau, drive / tau, none, dt, y0)
+    else:
+        dt = 0.5
+        ref = euler_map_reference(lam_leak * G / tau, drive / tau, none, dt, y0,
+                                  damp=math.exp(-lam * dt))
     out = np.empty(shape)
-    kernel(G, dphi, h, phi, du, dz if gated else np.zeros((0, 0)), lam, lam_leak, 1 / tau, dt,
-           out)
-    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-14)
+    kernel(G, dphi, h, phi, du, dz if gated else none, lam, lam_leak, 1 / tau, dt, out)
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-14)  # same scheme, rounding only
 
 
 def test_threads_do_not_change_the_result():
