@@ -494,18 +494,16 @@ def spectrum(ens: Ensemble, *, dt: float | None = None, s=None, window: float = 
         if base.noise_std > 0:
             raise ValueError("dmft.spectrum: noise-driven ensembles are supported in "
                              "continuous time only (dt=None)")
-    else:
-        spacing = _number("spacing", spacing, 0.0, True)
     t0 = time.perf_counter()
     unit = 1.0
     if gated:   # the gated ensemble's own time unit tau_eff = tau / E[G] sets window, spacing
         state, unit = _gated_state(base, max(4 * n_paths, 1000), int(seed), delta)
     else:
         state = _dmft_state(base, delta)
-    if delta is not None:
+    if delta is not None:   # the map's ring: its lattice, window / delta sites
         m = int(round(window * unit / delta))
         ring = Ring(m, m * delta, delta)
-    if delta is None:   # odd m: every frequency has its partner, d/dt is real antisymmetric
+    else:   # odd m: every frequency has its partner, d/dt is real antisymmetric
         ring = Ring(2 * max(4, int(round(0.5 * window / spacing))) + 1, window * unit)
     static = state.phase == Phase.FIXED_POINT and base.noise_std == 0
     if static:

@@ -221,17 +221,17 @@ def _warm_start(ens, lags, te):
     return c, lam
 
 
-def _map_warm_start(ens: Ensemble, grid: SampledGrid, drive, gamma: float | None = None):
+def _map_warm_start(ens: Ensemble, grid: SampledGrid, drive):
     """Delta(k) and lambda_max of the Euler map with the gate replaced by the constant
-    gamma = tau / tau_eff (exact for a constant gate: delta -> gamma delta, docs/theory.md
-    eq. 10.3) from the closed theory of the map (:func:`dmft.driven` with ``dt``), on the
-    map's lags.  The flow's Delta is not a usable start: it is smoother at lag delta than the
-    map's, the first sweep from it lands at Delta_0 = 0.496, and the iteration's slow mode
-    (above) relaxes back towards the map's 0.481 (Elman g = 2, delta = 0.5) so slowly that the
-    trend test stops it at 0.489 (measured).  None where the closed theory does not apply."""
+    gamma = tau / tau_eff = E[G] at the fixed point (exact for a constant gate: delta ->
+    gamma delta, docs/theory.md eq. 10.3) from the closed theory of the map
+    (:func:`dmft.driven` with ``dt``), on the map's lags.  The flow's Delta is not a usable
+    start: it is smoother at lag delta than the map's, the first sweep from it lands at
+    Delta_0 = 0.496, and the iteration's slow mode (above) relaxes back towards the map's
+    0.481 (Elman g = 2, delta = 0.5) so slowly that the trend test stops it at 0.489
+    (measured).  None where the closed theory does not apply."""
     from .._driven import constant_gate, driven
-    if gamma is None:
-        gamma = min(ens.tau / grid.tau_eff, 1.0)
+    gamma = min(ens.tau / grid.tau_eff, 1.0)
     e = ens.replace(gate=None) if ens.gate is None else constant_gate(ens, gamma)
     try:
         r = driven(e, drive, dt=grid.map_step * ens.tau)
@@ -250,11 +250,11 @@ def driven_start(ens: Ensemble, drive, fp, grid: SampledGrid) -> tuple[np.ndarra
     closed theory fails."""
     from .._driven import constant_gate, driven
     from ..errors import ConvergenceError
-    gamma = min(fp.gate_mean if fp.gate_mean is not None else 1.0, 1.0)
     if grid.map_step is not None:
-        warm = _map_warm_start(ens, grid, drive, gamma)
+        warm = _map_warm_start(ens, grid, drive)
         return warm if warm is not None else initial_covariance(ens, fp, grid)
-    e = ens.replace(gate=None) if ens.gate is None else constant_gate(ens, gamma)
+    e = ens.replace(gate=None) if ens.gate is None else constant_gate(
+        ens, min(fp.gate_mean if fp.gate_mean is not None else 1.0, 1.0))
     try:
         r = driven(e, drive)
     except (ValueError, ConvergenceError):
