@@ -80,9 +80,18 @@ else:
     SPAN = {"flipflop": (("gnode", "node", "mgru", "elman"), 25)}
 
 
-def cfg(task, model, init, seed, steps=STEPS, lr=3e-3, **extra):
+LR = 3e-3   # the learning rate of every run but the LONG_LR reruns
+
+
+def cfg(task, model, init, seed, steps=STEPS, lr=LR, **extra):
     return dict(task=task, model=model, init=init, seed=seed, width=WIDTH, steps=steps,
                 batch=16, lr=lr, **extra)
+
+
+def plain(c):
+    """A run (its cfg, or a table row) at the common learning rate with the rule given the
+    task's own length: the runs the sweeps and the bars compare."""
+    return c["lr"] == LR and c.get("horizon") is None
 
 
 configs = []   # seeds outermost: an interrupted run has every init of its first seeds
@@ -117,8 +126,7 @@ table = summarize([r for r in runs if r["cfg"]["init"] != "sweep"],
 def task_choice(task, model):
     """The task-aware (rho, gate time scale) of ``model`` in the table runs."""
     infos = [r["init_info"] for r in runs if r["cfg"]["task"] == task
-             and r["cfg"]["model"] == model and r["cfg"]["init"] == "task"
-             and r["cfg"]["lr"] == 3e-3 and r["cfg"].get("horizon") is None]
+             and r["cfg"]["model"] == model and r["cfg"]["init"] == "task" and plain(r["cfg"])]
     return (float(np.mean([i["rho"] for i in infos])),
             float(np.mean([1.0 / i["gate"] for i in infos]))) if infos else None
 
@@ -135,10 +143,9 @@ for (t, model), (rhos, gates) in SWEEP.items():
                   and r["cfg"]["gate_timescale"] == g_]
             grid[a, b], spread[a, b] = np.mean(ls), np.std(ls)
     theory = next((row for row in table if row["task"] == t and row["model"] == model
-                   and row["init"] == "task" and row["lr"] == 3e-3
-                   and row["horizon"] is None), None)
+                   and row["init"] == "task" and plain(row)), None)
     default = next((row for row in table if row["task"] == t and row["model"] == model
-                    and row["init"] == "default" and row["lr"] == 3e-3), None)
+                    and row["init"] == "default" and plain(row)), None)
     best = np.unravel_index(np.nanargmin(grid), grid.shape)
     rank = None if theory is None else 1 + int(np.sum(grid < theory["loss"]))
     sweeps[f"{model} {t}"] = {
@@ -158,7 +165,7 @@ for (t, model), (rhos, gates) in SWEEP.items():
 # ----------------------------------------------------------------------------- gradients
 pairs = []   # (task, model, init, lag, measured, predicted) in log
 for r in runs:   # a run at another learning rate has the same initialization: counted once
-    if r["grad_predicted"] is None or r["cfg"]["lr"] != 3e-3:
+    if r["grad_predicted"] is None or r["cfg"]["lr"] != LR:
         continue
     for lag, gm, gp in zip(r["lags"], r["grad_measured"], r["grad_predicted"], strict=True):
         if gm > 0 and gp > 0 and math.isfinite(gm) and math.isfinite(gp):
@@ -167,7 +174,7 @@ for r in runs:   # a run at another learning rate has the same initialization: c
 at_horizon = {}
 for r in runs:
     c = r["cfg"]
-    if r["grad_predicted"] is None or c["init"] == "sweep" or c["lr"] != 3e-3:
+    if r["grad_predicted"] is None or c["init"] == "sweep" or c["lr"] != LR:
         continue
     key = f"{c['task']}/{c['model']}/{c['init']}" + (
         f" (span {c['horizon']})" if c.get("horizon") else "")
@@ -218,8 +225,7 @@ for k, init in enumerate(inits):
     vals = []
     for t in tasks:
         row = next((r for r in table if r["task"] == t and r["model"] == "gnode"
-                    and r["lr"] == 3e-3 and r["horizon"] is None
-                    and r["init"] == init), None)
+                    and r["init"] == init and plain(r)), None)
         vals.append(np.nan if row is None else row["loss"])
     ax.bar(np.arange(len(tasks)) + 0.13 * (k - 2.5), vals, width=0.13, label=init)
 ax.set_xticks(range(len(tasks)), tasks, rotation=30, fontsize=7)
