@@ -26,8 +26,12 @@ tangent's exponents) is the root of nu(lambda) = 1 for the Perron eigenvalue of
 so T is similar to the symmetric F^{1/2} A F^{1/2}: its Perron eigenvalue is found by Lanczos.
 Over a finite horizon the squared gradient norm, averaged over directions, follows the two-time
 replica recursion (eq. 11.7, :func:`gradient_growth`).  A constant gate gamma is exact through
-tau -> tau / gamma (continuous) or delta -> gamma delta (map); fluctuating gates need the sampled
-theory (:func:`dmft.sampled` with ``drive``).
+tau -> tau / gamma (continuous) or delta -> gamma delta (map).  A *quenched* gate (g_z = g_xz = 0,
+sigma_z > 0: each unit keeps its own constant gate gamma_i = sigmoid(b_i)) is exact too: the
+field every unit sees is built from the population average of the states, so each filter above
+is replaced by its average over the gate distribution (eq. 11.14, Gauss-Hermite nodes in b).
+Gates that move with the state or the input need the sampled theory (:func:`dmft.sampled` with
+``drive``).
 
 References
 ----------
@@ -42,7 +46,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import signal
+from scipy import optimize, signal, special
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
 from . import _validate as _v
@@ -70,7 +74,10 @@ class DrivenResult:
     dt : float or None
         The Euler step (None: continuous time).
     gate : float
-        The constant gate gamma (1 without a gate).
+        The constant gate gamma (1 without a gate); for a quenched gate its mean E[G].
+    gate_classes, gate_weights : ndarray
+        The gate values gamma_c of the unit classes and their weights (one class of weight 1
+        for a constant gate; Gauss-Hermite nodes of b ~ N(mu_z, sigma_z^2) for a quenched one).
     lags : ndarray, shape (m,)
         Lags 0 .. window / 2 (``dt`` apart for the map).
     autocorrelation : ndarray, shape (m,)
@@ -99,6 +106,8 @@ class DrivenResult:
     inputs: InputStatistics | None
     dt: float | None
     gate: float
+    gate_classes: np.ndarray = field(repr=False)
+    gate_weights: np.ndarray = field(repr=False)
     lags: np.ndarray = field(repr=False)
     autocorrelation: np.ndarray = field(repr=False)
     delta0: float
@@ -129,9 +138,20 @@ class DrivenResult:
 
 
 # ----------------------------------------------------------------------------- scope
+#: Gauss-Hermite nodes in b for a quenched gate (eq. 11.14).  The integrand's poles at
+#: Im b = +-pi bound their convergence for wide spreads: 48 reproduce 96 nodes in log G(k),
+#: k <= 1000, to 2e-8 at sigma_z = 1, 1.5e-3 at 3 and 5e-3 at 4 (mu_z = -5, measured)
+GATE_NODES = 48
+
+
 @dataclass(frozen=True)
 class _Setup:
-    """The problem in gate-free form: time constant, map step, first layer, input term."""
+    """The problem in gate-free form: time constant, map step, first layer, input term.
+
+    A quenched gate is a mixture of unit classes (``gammas``, ``weights``); ``tau``, ``delta``
+    and ``gamma`` are those of its mean gate, ``tau_slow`` the time constant of its 1e-3
+    quantile (the default window), ``tau_fast`` that of its fastest class.
+    """
 
     plain: Ensemble           # no gate, no input, tau = tau_eff (the autonomous flow)
     tau: float                # tau / gamma
@@ -141,6 +161,39 @@ class _Setup:
     g0sq: float
     s0sq: float
     gx2: float                # g_x^2 (0 without input)
+    tau0: float = 1.0         # the ensemble's tau
+    gammas: np.ndarray = field(default_factory=lambda: np.ones(1))
+    weights: np.ndarray = field(default_factory=lambda: np.ones(1))
+    tau_slow: float = 1.0
+    tau_fast: float = 1.0
+
+    @property
+    def quenched(self) -> bool:
+        return self.gammas.size > 1
+
+    @property
+    def deltas(self) -> np.ndarray:
+        return self.gammas * (self.delta / self.gamma)
+
+    @property
+    def taus(self) -> np.ndarray:
+        return self.tau0 / self.gammas
+
+
+def gate_classes(gate, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The gate values and weights of the unit classes of a constant or quenched gate.
+
+    A quenched gate (g_z = g_xz = 0) gives unit i the constant gate sigmoid(b_i), b_i ~
+    N(mu_z, sigma_z^2); averages over units are Gauss-Hermite sums over ``n`` nodes in b
+    (docs/theory.md eq. 11.14).  None or a constant gate: one class.
+    """
+    if gate is None:
+        return np.ones(1), np.ones(1)
+    if gate.is_constant:
+        return np.full(1, gate.constant_value), np.ones(1)
+    x, w = np.polynomial.hermite.hermgauss(GATE_NODES if n is None else n)
+    b = gate.bias_mean + math.sqrt(2.0) * gate.bias_std * x
+    return special.expit(b), w / math.sqrt(math.pi)
 
 
 def _scope(ens: Ensemble, inputs, dt) -> _Setup:
@@ -149,38 +202,46 @@ def _scope(ens: Ensemble, inputs, dt) -> _Setup:
         raise ValueError("driven: a non-leaky flow has no stationary state (docs/theory.md "
                          "section 5); use a leaky ensemble")
     _v.instance("inputs", inputs, InputStatistics, optional=True)
-    gamma = 1.0
-    if ens.gate is not None:
-        if not ens.gate.is_constant:
-            raise ValueError(
-                "driven: a fluctuating gate (gate.gain, gate.bias_std or gate.input_gain > 0) is "
-                "not Gaussian-closed; use dmft.sampled(ens, drive=...) or a constant gate")
-        gamma = ens.gate.constant_value
+    if ens.gate is not None and (ens.gate.gain > 0 or ens.gate.input_gain > 0):
+        raise ValueError(
+            "driven: a gate that moves with the state or the input (gate.gain or "
+            "gate.input_gain > 0) is not Gaussian-closed; use dmft.sampled(ens, drive=...), or "
+            "a constant or quenched gate (only gate.bias_std > 0)")
+    gammas, weights = gate_classes(ens.gate)
+    gamma = float(weights @ gammas)
     delta = None
     if dt is not None:
-        delta = gamma * _v.real("dt", dt, low=0.0, low_open=True) / ens.tau
-        if delta > 1.0:
+        dt = _v.real("dt", dt, low=0.0, low_open=True)
+        delta = gamma * dt / ens.tau
+        top = float(gammas.max()) if gammas.size == 1 else 1.0   # a spread reaches G -> 1
+        if top * dt / ens.tau > 1.0:
             raise ValueError(f"dt must satisfy gate * dt / tau <= 1 (the Euler map is a "
-                             f"contraction towards F only then), got {delta:g}")
+                             f"contraction towards F only then; for a gate spread gate -> 1), "
+                             f"got {top * dt / ens.tau:g}")
     tau = ens.tau / gamma
+    slow = tau
+    if gammas.size > 1:
+        q = ens.gate.bias_mean - 3.09 * ens.gate.bias_std          # the 1e-3 quantile of b
+        slow = ens.tau * (1.0 + math.exp(-q))
     first = ens.flow[0]
     layers = (Layer(1.0, first.activation, 0.0, first.width), *ens.flow[1:])
     gx2 = ens.input_gain ** 2 if (inputs is not None and ens.input_dim > 0) else 0.0
     plain = ens.replace(gate=None, input_dim=0, input_gain=0.0, tau=tau)
-    return _Setup(plain, tau, delta, gamma, layers, first.gain ** 2, first.bias_std ** 2, gx2)
+    return _Setup(plain, tau, delta, gamma, layers, first.gain ** 2, first.bias_std ** 2, gx2,
+                  tau0=ens.tau, gammas=gammas, weights=weights, tau_slow=slow,
+                  tau_fast=ens.tau / float(gammas.max()))
 
 
 # ----------------------------------------------------------------------------- grid
 def _grid(setup: _Setup, inputs, spacing, window, t_half):
     """(n, spacing, lag times on the ring, frequencies) of the periodic lag window."""
-    tau = setup.tau
     corr = 0.0 if inputs is None else inputs.correlation_time
     if setup.delta is not None:
-        spacing = setup.delta * tau              # the Euler step in time units
+        spacing = setup.delta * setup.tau        # the Euler step in time units
     elif spacing is None:
-        spacing = 0.05 * tau
+        spacing = 0.05 * setup.tau_fast
     if window is None:   # >= 40 half-decay times of the flow, 40 tau, 10 input correlations
-        window = max(40.0 * t_half, 40.0 * tau, 10.0 * corr, 256 * spacing)
+        window = max(40.0 * t_half, 40.0 * setup.tau_slow, 10.0 * corr, 256 * spacing)
     n = int(2 ** math.ceil(math.log2(max(window / spacing, 64))))
     n = min(n, 2 ** 16)
     k = np.arange(n)
@@ -190,22 +251,31 @@ def _grid(setup: _Setup, inputs, spacing, window, t_half):
 
 
 def _filters(setup: _Setup, w, lag, n, spacing):
-    """The state filter of eq. 11.2 / 11.3 and the noise part of Delta on the ring."""
+    """The state filter of eq. 11.2 / 11.3 and the noise part of Delta on the ring, averaged
+    over the gate's unit classes (eq. 11.14)."""
     sig2 = setup.plain.noise_std ** 2
-    tau = setup.tau
+    wts = setup.weights[:, None]
     if setup.delta is None:
-        filt = 1.0 / (1.0 + (tau * w) ** 2)
+        taus = setup.taus[:, None]
+        filt = (wts / (1.0 + (taus * w) ** 2)).sum(0)
         W = n * spacing   # the periodized sigma^2 tau G(s), G = e^{-|s|/tau} / (2 tau)
-        noise = 0.5 * sig2 * np.cosh((W / 2 - lag) / tau) / np.sinh(W / (2 * tau))
+        noise = (wts * 0.5 * sig2 * (np.exp(-lag / taus) + np.exp(-(W - lag) / taus))
+                 / -np.expm1(-W / taus)).sum(0)
         return filt, noise
-    d = setup.delta
-    a = 1.0 - d
-    den = np.abs(1.0 - a * np.exp(-1j * w * spacing)) ** 2
-    filt = d * d / den
+    d = setup.deltas[:, None]
+    den = _map_denominator(d, 1.0, w * spacing)
+    filt = (wts * d * d / den).sum(0)
     # Euler-Maruyama noise sigma sqrt(dt / tau) per step, outside the gate: variance
-    # sigma^2 delta / gamma per step (delta = gamma dt / tau)
-    noise = np.fft.ifft(sig2 * (d / setup.gamma) / den).real
+    # sigma^2 delta / gamma = sigma^2 dt / tau per step (delta = gamma dt / tau)
+    noise = np.fft.ifft(sig2 * (setup.delta / setup.gamma) * (wts / den).sum(0)).real
     return filt, noise
+
+
+def _map_denominator(d, r, theta):
+    """|1 - (1 - d) r e^{-i theta}|^2 = (1 - (1 - d) r)^2 + 4 (1 - d) r sin^2(theta / 2), in a
+    form that keeps d^2 at theta = 0, r = 1 when 1 - d rounds to 1 (a nearly closed gate)."""
+    a = (1.0 - d) * r
+    return (-math.expm1(math.log(r)) + d * r) ** 2 + 4.0 * a * np.sin(0.5 * theta) ** 2
 
 
 # ----------------------------------------------------------------------------- Delta
@@ -294,6 +364,8 @@ def _perron(A, filt, v0):
 
 def _lyapunov(setup: _Setup, A, w, spacing) -> float:
     """The root of nu = 1 (eqs. 11.5, 11.6), per unit time."""
+    if setup.quenched:
+        return _lyapunov_quenched(setup, A, w, spacing)
     n = A.size
     lo_p = 1.0 / math.sqrt(float(A.max()))       # nu lies in [mean A, max A] x filter(0)
     hi_p = 1.0 / math.sqrt(max(float(A.mean()), 1e-300))
@@ -322,6 +394,46 @@ def _lyapunov(setup: _Setup, A, w, spacing) -> float:
     logp = _bracketed_root(f, math.log(lo_p), math.log(hi_p))
     p = math.exp(logp)
     return -math.log(p / (d + a * p)) / spacing
+
+
+def _lyapunov_quenched(setup: _Setup, A, w, spacing) -> float:
+    """lambda_max of a quenched gate (eq. 11.14): the root of nu(lambda) = 1 for the filters
+    averaged over the unit classes when the network is chaotic (nu(0) > 1), else 0.
+
+    A Gaussian spread of gate biases has units with gates down to 0, and each keeps its own
+    perturbation over its time constant: the gradient norm then decays more slowly than any
+    exponential (G(k) >= E[(1 - delta_c)^{2k}]), so the largest exponent is 0 unless the
+    network is chaotic.
+    """
+    wts = setup.weights[:, None]
+    state = {"v": np.ones(A.size) / math.sqrt(A.size)}
+    if setup.delta is None:
+        taus = setup.taus[:, None]
+
+        def filt(lam):
+            return (wts / ((1.0 + taus * lam) ** 2 + (taus * w) ** 2)).sum(0)
+        rate = setup.tau_fast   # lambda in units of the fastest class
+    else:
+        d = setup.deltas[:, None]
+        theta = w * spacing
+
+        def filt(mu):
+            r = math.exp(-mu)
+            return (wts * d * d * r * r / _map_denominator(d, r, theta)).sum(0)
+        rate = spacing
+
+    def log_nu(x):
+        nu, state["v"] = _perron(A, filt(x), state["v"])
+        return math.log(nu)
+    if log_nu(0.0) <= 0.0:
+        return 0.0
+    hi = 0.5 / rate
+    while log_nu(hi) > 0.0:
+        hi *= 2.0
+        if hi > 1e6 / rate:   # pragma: no cover - nu is bounded by max A x filter(0)
+            raise ConvergenceError("driven: no root of nu = 1 for the quenched gate", hi=hi)
+    x = optimize.brentq(log_nu, 0.0, hi, xtol=1e-13, rtol=1e-12)
+    return float(x) if setup.delta is None else float(x) / spacing
 
 
 def _bracketed_root(f, lo, hi, tol: float = 1e-12):
@@ -367,7 +479,8 @@ def driven(ens: Ensemble, inputs: InputStatistics | None = None, *, dt: float | 
     Parameters
     ----------
     ens : Ensemble
-        Leaky; no gate or a constant one (g_z = sigma_z = g_xz = 0); ``input_gain`` g_x and
+        Leaky; no gate, a constant one (g_z = sigma_z = g_xz = 0) or a quenched one (g_z =
+        g_xz = 0, sigma_z > 0: a spread of constant gates, eq. 11.14); ``input_gain`` g_x and
         ``input_dim`` > 0 for the input to act; noise (``noise_std``) allowed.
     inputs : InputStatistics, optional
         The input process (None: autonomous, the existing theory of sections 4 and 10).
@@ -396,7 +509,7 @@ def driven(ens: Ensemble, inputs: InputStatistics | None = None, *, dt: float | 
     Raises
     ------
     ValueError, TypeError
-        Bad arguments, a non-leaky ensemble or a fluctuating gate.
+        Bad arguments, a non-leaky ensemble or a gate that moves with the state or input.
     ConvergenceError
         The iteration or the root of nu = 1 failed.
 
@@ -456,7 +569,8 @@ def _result(ens, inputs, dt, setup, lags, C, A, lam, phase, window, spacing, it,
             message) -> DrivenResult:
     dinf, t_half = _half_decay(lags, C)
     return DrivenResult(
-        ensemble=ens, inputs=inputs, dt=dt, gate=setup.gamma, lags=lags, autocorrelation=C,
+        ensemble=ens, inputs=inputs, dt=dt, gate=setup.gamma, gate_classes=setup.gammas,
+        gate_weights=setup.weights, lags=lags, autocorrelation=C,
         delta0=float(C[0]), delta_inf=dinf, decorrelation_time=t_half, replica_kernel=A,
         lyapunov_max=None if lam is None else float(lam),
         memory_time=None if lam is None else (1.0 / -lam if lam < 0 else math.inf),
@@ -470,25 +584,28 @@ def _static_result(ens, inputs, dt, setup, fp, t0) -> DrivenResult:
     spacing = setup.delta * setup.tau if setup.delta is not None else 0.05 * setup.tau
     lags = np.arange(65) * spacing
     rho = fp.rho
-    if setup.delta is None:
+    if setup.quenched:   # the slowest units: a spread of gates decays sub-exponentially
+        lam = 0.0
+    elif setup.delta is None:
         lam = (rho - 1.0) / setup.tau
     else:
         lam = math.log(1.0 - setup.delta + setup.delta * rho) / spacing
     return _result(ens, inputs, dt, setup, lags, np.full(lags.size, fp.q),
                    np.full(lags.size, rho * rho), lam, Phase.FIXED_POINT, lags[-1] * 2,
                    spacing, 0, 0.0, t0, "stable fixed point (no drive): Delta = q*, "
-                   "lambda_max from rho")
+                   "lambda_max from rho" + (" (0 for a quenched gate spread)"
+                                                           if setup.quenched else ""))
 
 
 def _explosive(ens, inputs, dt, setup, why, t0) -> DrivenResult:
     lags = np.zeros(1)
     return DrivenResult(
-        ensemble=ens, inputs=inputs, dt=dt, gate=setup.gamma, lags=lags,
-        autocorrelation=np.full(1, math.inf), delta0=math.inf, delta_inf=math.inf,
-        decorrelation_time=math.inf, replica_kernel=np.full(1, math.inf),
-        lyapunov_max=math.inf, memory_time=math.inf, phase=Phase.EXPLOSIVE, window=0.0,
-        spacing=0.0, n_iter=0, residual=math.inf, converged=False,
-        message=f"explosive: {why}", elapsed=time.perf_counter() - t0)
+        ensemble=ens, inputs=inputs, dt=dt, gate=setup.gamma, gate_classes=setup.gammas,
+        gate_weights=setup.weights, lags=lags, autocorrelation=np.full(1, math.inf),
+        delta0=math.inf, delta_inf=math.inf, decorrelation_time=math.inf,
+        replica_kernel=np.full(1, math.inf), lyapunov_max=math.inf, memory_time=math.inf,
+        phase=Phase.EXPLOSIVE, window=0.0, spacing=0.0, n_iter=0, residual=math.inf,
+        converged=False, message=f"explosive: {why}", elapsed=time.perf_counter() - t0)
 
 
 # ----------------------------------------------------------------------------- horizon
@@ -520,11 +637,18 @@ def gradient_growth(result: DrivenResult, n_steps: int) -> np.ndarray:
     if isinstance(n_steps, bool) or not isinstance(n_steps, int | np.integer) or n_steps < 0:
         raise ValueError(f"n_steps must be an int >= 0, got {n_steps!r}")
     n_steps = int(n_steps)
-    d = result.gate * result.dt / result.ensemble.tau
-    a = 1.0 - d
     A = result.replica_kernel
     tail = max(1, A.size // 10)
     Afull = np.concatenate([A, np.full(max(0, n_steps + 1 - A.size), A[-tail:].mean())])
+    d = result.gate_classes * (result.dt / result.ensemble.tau)
+    if d.size == 1:
+        return _growth_one_class(float(d[0]), Afull, n_steps)
+    return _growth_classes(d, result.gate_weights, Afull, n_steps)
+
+
+def _growth_one_class(d: float, Afull: np.ndarray, n_steps: int) -> np.ndarray:
+    """Eq. 11.7 for one gate value (delta = d)."""
+    a = 1.0 - d
     b2 = d * d
     G = np.empty(n_steps + 1)
     G[0] = 1.0
@@ -542,6 +666,39 @@ def gradient_growth(result: DrivenResult, n_steps: int) -> np.ndarray:
         S = new
         G[n + 1] = pw[2 * n + 2] + S[n + 1]
     return G
+
+
+def _growth_classes(d: np.ndarray, wts: np.ndarray, Afull: np.ndarray,
+                    n_steps: int) -> np.ndarray:
+    """Eq. 11.15: eq. 11.7 per unit class c (a_c = 1 - delta_c), every class driven by the
+    population average D(n, m) = sum_c w_c D_c(n, m); G(k) = D(k, k)."""
+    a = (1.0 - d)[:, None]
+    b2 = (d * d)[:, None]
+    G = np.empty(n_steps + 1)
+    G[0] = 1.0
+    S = np.zeros((d.size, 1))
+    expo = np.arange(2 * n_steps + 2)
+    pw = np.where(a > 0, np.abs(a) ** expo, (expo == 0) * 1.0)   # a_c^j
+    for n in range(n_steps):
+        Dc = pw[:, n:2 * n + 1] + S                     # D_c(n, m), m = 0..n
+        K = b2 * (Afull[n::-1] * (wts @ Dc))            # delta_c^2 A(n - m) D(n, m)
+        r = a * S[:, 1:] - a * a * S[:, :-1] + K[:, :-1]
+        new = np.empty((d.size, n + 2))
+        new[:, 0] = 0.0
+        # columns m + 1 = 1..n: x_{m+1} = a_c x_m + r_m, per class
+        new[:, 1:n + 1] = _first_order(a[:, 0], r) if n else r
+        new[:, n + 1] = 2 * a[:, 0] * new[:, n] - a[:, 0] ** 2 * S[:, n] + K[:, n]
+        S = new
+        G[n + 1] = float(wts @ (pw[:, 2 * n + 2] + S[:, n + 1]))
+    return G
+
+
+def _first_order(a: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """x_j = a x_{j-1} + r_j (x_{-1} = 0) for each row, a per row."""
+    out = np.empty_like(r)
+    for c in range(a.size):
+        out[c] = signal.lfilter([1.0], [1.0, -a[c]], r[c])
+    return out
 
 
 def constant_gate(ens: Ensemble, gamma: float) -> Ensemble:
