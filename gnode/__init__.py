@@ -44,7 +44,7 @@ __all__ = [
     "GNODE", "NODE", "MGRU", "Elman", "NCODE", "GRU", "Trajectory", "GatedField",
     "ControlledField", "unroll", "odeint", "ensemble_of", "from_ensemble_", "critical_",
     "gate_bias_for_timescale", "StabilityWarning", "task_init_", "TaskInit",
-    "max_stable_radius", "jacobian", "fixed_point",
+    "max_stable_radius", "input_averaged_gate", "jacobian", "fixed_point",
     "spectral_radius",
     "flipflop", "train", "TrainResult", "find_fixed_points", "FixedPoints", "classify",
     "velocity", "plot_flow",
@@ -58,6 +58,7 @@ _LAZY = {
     "ensemble_of": "init", "from_ensemble_": "init", "critical_": "init",
     "gate_bias_for_timescale": "init", "StabilityWarning": "init",
     "task_init_": "init", "TaskInit": "init", "max_stable_radius": "init",
+    "input_averaged_gate": "init",
     "jacobian": "_jacobian", "fixed_point": "_jacobian", "spectral_radius": "_jacobian",
     "flipflop": "tasks", "train": "_train", "TrainResult": "_train",
     "find_fixed_points": "analysis", "FixedPoints": "analysis", "classify": "analysis",
@@ -83,6 +84,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .init import ensemble_of as ensemble_of
     from .init import from_ensemble_ as from_ensemble_
     from .init import gate_bias_for_timescale as gate_bias_for_timescale
+    from .init import input_averaged_gate as input_averaged_gate
     from .init import max_stable_radius as max_stable_radius
     from .init import task_init_ as task_init_
     from .models import GNODE as GNODE

@@ -34,7 +34,8 @@ from dmft import _validate as _v
 from ._fields import GatedField
 
 __all__ = ["StabilityWarning", "ensemble_of", "from_ensemble_", "critical_",
-           "gate_bias_for_timescale", "field_of", "task_init_", "TaskInit", "max_stable_radius"]
+           "gate_bias_for_timescale", "field_of", "task_init_", "TaskInit", "max_stable_radius",
+           "input_averaged_gate"]
 
 
 class StabilityWarning(UserWarning):
@@ -382,7 +383,8 @@ class TaskInit:
     rho : float
         The autonomous spectral radius at that gain (docs/theory.md eq. 3.2).
     gate : float or None
-        E[G] at initialization (None without a gate); ``gate_bias_mean`` is its mu_z.
+        E[G] at initialization (None without a gate); ``gate_bias_mean`` and
+        ``gate_bias_std`` are its mu_z and sigma_z.
     state_variance, decorrelation_time, lyapunov_max, memory_time : float
         Predictions of the driven theory (dmft.driven, docs/theory.md section 11) for the
         Euler map of the model, in the model's time units.
@@ -390,8 +392,8 @@ class TaskInit:
         Predicted rms gradient norm after ``horizon`` samples relative to its start,
         sqrt(G(steps)) (eq. 11.7): 1 is the target.
     rule : str
-        Which condition fixed the choice ("horizon", "state bound", "state bound + gate",
-        "radius margin", "radius margin + gate").
+        Which condition fixed the choice ("horizon", "state bound", "radius margin", either
+        of the last two with " + gate" or " + gate spread").
     seconds : float
     converged, message
     """
@@ -405,6 +407,7 @@ class TaskInit:
     rho: float
     gate: float | None
     gate_bias_mean: float | None
+    gate_bias_std: float | None
     state_variance: float
     decorrelation_time: float
     lyapunov_max: float
@@ -418,11 +421,26 @@ class TaskInit:
     def as_dict(self) -> dict:
         out = {k: getattr(self, k) for k in (
             "horizon", "step", "steps", "gain_factor", "rho", "gate", "gate_bias_mean",
-            "state_variance", "decorrelation_time", "lyapunov_max", "memory_time",
+            "gate_bias_std", "state_variance", "decorrelation_time", "lyapunov_max", "memory_time",
             "gradient_ratio", "rule", "seconds", "converged", "message")}
         out["ensemble"] = self.ensemble.describe()
         out["inputs"] = None if self.inputs is None else self.inputs.describe()
         return out
+
+
+def input_averaged_gate(gate: dmft.Gate, input_variance: float) -> dmft.Gate:
+    """A gate whose z moves only with the input, as the quenched gate of its time average.
+
+    z_i(t) = b_i + (U_z x(t))_i with (U_z x)_i ~ N(0, s^2), s^2 = g_xz^2 C_x(0) (plus
+    g_z^2 Delta_0 when given in ``input_variance``).  Over many steps a unit's retention
+    1 - delta G_i(t) acts through its time average, E_eta[sigmoid(b_i + eta)] ~
+    sigmoid(k b_i) with k = (1 + pi s^2 / 8)^{-1/2} (the probit approximation of the logistic-
+    normal integral, error < 0.02 in G): the quenched gate N(k mu_z, (k sigma_z)^2) of eq.
+    11.14.  An approximation (the gate's fluctuations enter the squared norm at second order
+    in delta G), not part of the exact theory: docs/theory.md 11.6.
+    """
+    k = 1.0 / math.sqrt(1.0 + math.pi * input_variance / 8.0)
+    return dmft.Gate(0.0, k * gate.bias_mean, k * gate.bias_std, 0.0)
 
 
 def _positive(name: str, v) -> float:
@@ -469,9 +487,13 @@ class _Task:
     def __init__(self, ens: Ensemble, inputs, step: float, steps: int):
         self.ens, self.inputs, self.step, self.steps = ens, inputs, step, steps
 
-    def ensemble(self, c: float, gamma: float | None) -> Ensemble:
+    def ensemble(self, c: float, gamma) -> Ensemble:
+        """The flow scaled by c; ``gamma`` a constant gate E[G], a quenched spread (mu_z,
+        sigma_z) of gate biases (eq. 11.14), or None."""
         e = self.ens.scaled(c)
-        if gamma is not None:
+        if isinstance(gamma, tuple):
+            e = e.replace(gate=dmft.Gate(0.0, gamma[0], gamma[1], 0.0))
+        elif gamma is not None:
             e = e.replace(gate=dmft.Gate(0.0, math.log(gamma) - math.log1p(-gamma), 0.0, 0.0))
         return e
 
@@ -483,7 +505,7 @@ class _Task:
         return dmft.driven(self.ensemble(c, gamma), self.inputs, dt=self.step, tol=1e-9,
                            lyapunov=lyapunov, window=window)
 
-    def log_growth(self, c: float, gamma: float | None) -> float:
+    def log_growth(self, c: float, gamma) -> float:
         """log G(steps) (eq. 11.7); +inf when explosive."""
         r = self.solve(c, gamma)
         if r.phase == dmft.Phase.EXPLOSIVE:
@@ -527,11 +549,22 @@ def _root_log(f, lo: float, hi: float, what: str, xtol: float = 1e-3) -> float:
     return float(optimize.brentq(f, lo, hi, xtol=xtol))
 
 
+def _spread_gate(task: _Task, c: float, floor: float) -> tuple[float, float]:
+    """(mu_z, sigma_z) of rule 3's spread: sigma_z = -mu_z / 2 and the largest mu_z < 0 with
+    log G(steps) >= floor for the quenched gate N(mu_z, sigma_z^2) (eqs. 11.14-11.15)."""
+    def f(x):   # x = log(-mu_z): G grows as the spread reaches slower time scales
+        m = math.exp(x)
+        return task.log_growth(c, (-m, 0.5 * m)) - floor
+    m = math.exp(_root_log(f, math.log(0.5), math.log(20.0), "gate spread"))
+    return -m, 0.5 * m
+
+
 def task_init_(model, *, horizon: float, seed: int | np.random.Generator, inputs=None,
                lengths=None, dt: float | None = None, gains: float | Sequence[float] | None = None,
                bias_std: float | Sequence[float] | None = None, input_gain: float | None = None,
                gate_gain: float = 0.0, gate_bias_std: float = 0.0,
-               gate_input_gain: float = 0.0, kappa: float = 1.0) -> TaskInit:
+               gate_input_gain: float = 0.0, kappa: float = 1.0,
+               gate_spread: bool = True) -> TaskInit:
     """Initialize a model for a task: flow gains and gate bias from the driven theory.
 
     The theory of the model as trained (docs/theory.md section 11: the Euler map of the model,
@@ -546,9 +579,14 @@ def task_init_(model, *, horizon: float, seed: int | np.random.Generator, inputs
        finite-N stability margin :func:`max_stable_radius` (an unbounded flow has G < 1 at
        every bounded state, and this is never the q* = inf edge of a biased flow);
     3. a one-layer gate: E[G] = :data:`GATE_OPEN` unless the gradient over the horizon then
-       falls below e^-kappa in norm, in which case the gate is closed to the largest E[G] that
-       keeps sqrt(G(steps)) >= e^-kappa (a constant gate rescales time, eq. 6.7): the memory
-       is held by the gate's time scale, not by a flow near its edge (docs/theory.md 11.5).
+       falls below e^-kappa in norm.  Then, with ``gate_spread`` (the default), the gate
+       biases get a spread of time scales, b_i ~ N(mu_z, sigma_z^2) with sigma_z = -mu_z / 2
+       (the fastest 2.3 %, mu_z + 2 sigma_z, at the open gate: the response of PyTorch's
+       default) and mu_z the largest with sqrt(G(steps)) >= e^-kappa for this quenched spread
+       (eqs. 11.14-11.15); without it, every unit gets the same gate, closed to the largest
+       E[G] that keeps sqrt(G(steps)) >= e^-kappa (a constant gate rescales time, eq. 6.7).
+       Either way the memory is held by the gates' time scales, not by a flow near its edge
+       (docs/theory.md 11.5).
 
     Relative gains and bias spreads come from the arguments or the architecture (the expected
     scales of PyTorch's default initialization, :func:`ensemble_of` with
@@ -576,6 +614,8 @@ def task_init_(model, *, horizon: float, seed: int | np.random.Generator, inputs
         Gate scales (g_z, sigma_z, g_xz).
     kappa : float
         Tolerated decay of the gradient norm over the horizon, e^-kappa (rule 3).
+    gate_spread : bool
+        Rule 3 with a spread of gate time scales (default) or one closed gate for all units.
 
     Returns
     -------
@@ -633,26 +673,37 @@ def task_init_(model, *, horizon: float, seed: int | np.random.Generator, inputs
         rule = "radius margin" if bounded else "state bound"
         floor = -2.0 * kappa
         if field.gated and task.log_growth(c, gamma) < floor:
-            lg = _root_log(lambda x: floor - task.log_growth(c, math.exp(x)),
-                           math.log(1e-3), math.log(GATE_OPEN), "gate mean")
-            gamma, rule = min(math.exp(lg), GATE_OPEN), rule + " + gate"
+            if gate_spread:
+                gamma = _spread_gate(task, c, floor)
+                rule += " + gate spread"
+            else:
+                lg = _root_log(lambda x: floor - task.log_growth(c, math.exp(x)),
+                               math.log(1e-3), math.log(GATE_OPEN), "gate mean")
+                gamma, rule = min(math.exp(lg), GATE_OPEN), rule + " + gate"
     final = task.solve(c, gamma, lyapunov=True)
-    mu = None
-    if field.gated:   # the drawn gate: mean gamma with the given scales
+    mu = sd = None
+    if isinstance(gamma, tuple):   # the drawn gate: the rule's spread, the given g_z, g_xz
+        (mu, sd), gamma = gamma, final.gate
+        var = gate_gain ** 2 * final.delta0 + (
+            gate_input_gain ** 2 * stats.second_moment if stats is not None else 0.0)
+        if var > 0:   # the rule's spread is that of the time-averaged gates: draw wider
+            k = input_averaged_gate(dmft.Gate(0.0, 1.0, 0.0, 0.0), var).bias_mean
+            mu, sd = mu / k, sd / k
+    elif field.gated:   # the drawn gate: mean gamma with the given scales
         var = gate_gain ** 2 * final.delta0 + gate_bias_std ** 2 + (
             gate_input_gain ** 2 * stats.second_moment if stats is not None else 0.0)
-        mu = _gate_bias(gamma, var)
+        mu, sd = _gate_bias(gamma, var), gate_bias_std
     drawn = ensemble_of(model, gains=[la.gain for la in task.ensemble(c, None).flow],
                         bias_std=[la.bias_std for la in ens.flow], input_gain=ens.input_gain,
                         scales="architecture",
                         **({} if not field.gated else dict(
-                            gate_gain=gate_gain, gate_bias_std=gate_bias_std,
+                            gate_gain=gate_gain, gate_bias_std=sd,
                             gate_input_gain=gate_input_gain, gate_bias_mean=mu)))
     from_ensemble_(model, drawn, seed)
     ratio = math.sqrt(max(dmft.gradient_growth(final, steps)[-1], 0.0))
     return TaskInit(
         ensemble=drawn, horizon=horizon, step=step, steps=steps, inputs=stats, gain_factor=c,
-        rho=dmft.fixed_point(drawn).rho, gate=gamma, gate_bias_mean=mu,
+        rho=dmft.fixed_point(drawn).rho, gate=gamma, gate_bias_mean=mu, gate_bias_std=sd,
         state_variance=final.delta0, decorrelation_time=final.decorrelation_time,
         lyapunov_max=final.lyapunov_max, memory_time=final.memory_time,
         gradient_ratio=ratio, rule=rule, seconds=time.perf_counter() - t0, converged=True,

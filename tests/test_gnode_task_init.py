@@ -93,11 +93,13 @@ def test_bounded_flow_meets_the_horizon_rule():
 
 
 def test_gate_closes_with_the_horizon():
-    """Rule 3: an unbounded gated flow keeps rho at the margin and closes the gate so that the
-    gradient norm over the horizon is e^-kappa; a ten times longer horizon closes it about
-    ten times further (the decay rate per step is ~ E[G] (1 - rho) for a small gate)."""
-    a = task_init_(GNODE(64, 2, 1, flow_hidden=(64,)), horizon=100, seed=0)
-    b = task_init_(GNODE(64, 2, 1, flow_hidden=(64,)), horizon=1000, seed=0)
+    """Rule 3 with one gate (``gate_spread=False``): an unbounded gated flow keeps rho at the
+    margin and closes the gate so that the gradient norm over the horizon is e^-kappa; a ten
+    times longer horizon closes it about ten times further (the decay rate per step is
+    ~ E[G] (1 - rho) for a small gate)."""
+    a = task_init_(GNODE(64, 2, 1, flow_hidden=(64,)), horizon=100, seed=0, gate_spread=False)
+    b = task_init_(GNODE(64, 2, 1, flow_hidden=(64,)), horizon=1000, seed=0,
+                   gate_spread=False)
     for r in (a, b):
         assert r.rule == "state bound + gate"
         assert r.gradient_ratio == pytest.approx(math.exp(-1.0), rel=0.01)
@@ -109,11 +111,42 @@ def test_bounded_gated_flow_holds_memory_in_the_gate():
     horizon rule's edge, and the gate closed to a gradient norm of e^-kappa over the horizon
     (the root's tolerance, xtol 1e-3 in log E[G]: 1 % in the ratio)."""
     stats = dmft.InputStatistics.white(1.0, 1.0)
-    r = task_init_(MGRU(64, 2, 1, initial_state="zero"), horizon=100, inputs=stats, seed=0)
+    r = task_init_(MGRU(64, 2, 1, initial_state="zero"), horizon=100, inputs=stats, seed=0,
+                   gate_spread=False)
     assert r.rule == "radius margin + gate"
     assert r.rho == pytest.approx(max_stable_radius(64), rel=1e-6)
     assert r.gradient_ratio == pytest.approx(math.exp(-1.0), rel=0.01)
     assert r.gate < 0.05
+
+
+@pytest.mark.parametrize("make", [lambda: GNODE(64, 2, 1, flow_hidden=(64,)),
+                                  lambda: MGRU(64, 2, 1, initial_state="zero")],
+                         ids=["gnode", "mgru"])
+def test_gate_spread_holds_the_gradient_over_the_horizon(make):
+    """Rule 3 (default): gate biases b_i ~ N(mu_z, (mu_z / 2)^2), the fastest 2.3 % at the
+    open gate, and the gradient norm over the horizon e^-kappa for that quenched spread
+    (eq. 11.15; root tolerance 1e-3 in log(-mu_z): 1 % in the ratio), recomputed from the
+    returned ensemble.  The drawn biases have that mean and spread (N = 64: standard errors
+    sigma_z / 8 and sigma_z / 11; tolerance 4 of them).  A longer horizon reaches slower time
+    scales (mu_z lower); the radius stays at the margin."""
+    stats = dmft.InputStatistics.white(1.0, 1.0)
+    rs = [task_init_(make(), horizon=h, inputs=stats, seed=0) for h in (100, 1000)]
+    for r, h in zip(rs, (100, 1000), strict=True):
+        assert r.rule.endswith("+ gate spread")
+        assert r.gate_bias_std == pytest.approx(-0.5 * r.gate_bias_mean, rel=1e-12)
+        assert r.gradient_ratio == pytest.approx(math.exp(-1.0), rel=0.01)
+        assert r.rho == pytest.approx(max_stable_radius(64), rel=1e-6)
+        res = dmft.driven(r.ensemble, stats, dt=1.0)
+        assert math.sqrt(dmft.gradient_growth(res, h)[-1]) == pytest.approx(
+            math.exp(-1.0), rel=0.02)
+    assert rs[1].gate_bias_mean < rs[0].gate_bias_mean - 0.3
+    m = make()
+    r = task_init_(m, horizon=100, inputs=stats, seed=3)
+    b = m.field.gate[0].bias.detach().double().numpy()
+    sd = r.gate_bias_std
+    assert b.mean() == pytest.approx(r.gate_bias_mean, abs=4 * sd / 8)
+    assert b.std() == pytest.approx(sd, abs=4 * sd / 11)
+    assert float(m.field.gate[0].weight.detach().abs().max()) == 0.0
 
 
 @pytest.mark.parametrize("kw, match", [
@@ -156,7 +189,31 @@ def test_suite_gives_the_rule_a_memory_span():
     horizon for a small gate, eq. 11.13)."""
     from gnode.tasks.trainability import build_model, initialize_, make_task
     task = make_task("flipflop", n_test=16)
-    full = initialize_(build_model("gnode", task, width=32), "task", task, seed=0)
-    span = initialize_(build_model("gnode", task, width=32), "task", task, seed=0, horizon=25)
+    full = initialize_(build_model("gnode", task, width=32), "task", task, seed=0,
+                       gate_spread=False)
+    span = initialize_(build_model("gnode", task, width=32), "task", task, seed=0, horizon=25,
+                       gate_spread=False)
     assert full["horizon"] == 100 and span["horizon"] == 25
     assert span["gate"] / full["gate"] == pytest.approx(4.0, rel=0.25)
+
+
+def test_input_averaged_gate_is_the_time_average_of_the_gate():
+    """Eq. 11.17: sigmoid(k b) against the logistic-normal integral E[sigmoid(b + eta)] by
+    Gauss-Hermite quadrature (exact to 1e-12 here), within 0.02 (the probit approximation's
+    known maximal error is ~0.01-0.02) over b in [-8, 4] and s in [0, 3]; the rule with a gate
+    input gain draws its biases 1 / k wider than without, so that the averaged gates have its
+    spread."""
+    from gnode.init import input_averaged_gate
+    x, w = np.polynomial.hermite.hermgauss(80)
+    for s in (0.0, 0.5, 1.0, 3.0):
+        g = input_averaged_gate(dmft.Gate(0.0, 1.0, 0.0, 0.0), s * s)
+        for b in np.linspace(-8, 4, 25):
+            exact = float(w @ (1 / (1 + np.exp(-(b + math.sqrt(2) * s * x))))) / math.sqrt(math.pi)
+            assert 1 / (1 + math.exp(-g.bias_mean * b)) == pytest.approx(exact, abs=0.02)
+    stats = dmft.InputStatistics.white(1.0, 1.0)
+    a = task_init_(MGRU(32, 2, 1, initial_state="zero"), horizon=50, inputs=stats, seed=0)
+    b = task_init_(MGRU(32, 2, 1, initial_state="zero"), horizon=50, inputs=stats, seed=0,
+                   gate_input_gain=1.0)
+    k = 1 / math.sqrt(1 + math.pi * stats.second_moment / 8)
+    assert b.gate_bias_mean == pytest.approx(a.gate_bias_mean / k, rel=1e-9)
+    assert b.gate_bias_std == pytest.approx(a.gate_bias_std / k, rel=1e-9)

@@ -210,10 +210,13 @@ def _our_normal_(model, x_mean, seed: int) -> dict:
 
 
 def initialize_(model, init: str, task: TaskSpec, *, seed: int,
-                horizon: float | None = None) -> dict:
+                horizon: float | None = None, gate_spread: bool = True,
+                gate_input_gain: float = 0.0) -> dict:
     """Apply ``init`` (module docstring) to a freshly built model; return what it chose.
 
-    ``horizon``: the memory span the task-aware rule is given (default the task's length).
+    ``horizon``: the memory span the task-aware rule is given (default the task's length);
+    ``gate_spread``: its gate clause with a spread of time scales or one closed gate;
+    ``gate_input_gain``: g_xz of the gate's input weights it draws (:func:`gnode.task_init_`).
     """
     import torch
 
@@ -248,7 +251,8 @@ def initialize_(model, init: str, task: TaskSpec, *, seed: int,
     elif init == "task":
         x, ln = task.input_sample()
         r = task_init_(model, horizon=task.horizon if horizon is None else horizon, inputs=x,
-                       lengths=ln, seed=seed)
+                       lengths=ln, seed=seed, gate_spread=gate_spread,
+                       gate_input_gain=gate_input_gain)
         info = r.as_dict()
     if not gru and init in ("default", "rho1", "task") and "ensemble" not in info:
         info["ensemble"] = ensemble_of(model).describe()
@@ -340,8 +344,11 @@ def gradient_profile(model, task: TaskSpec, *, n: int = 64, seed: int = 0) -> np
 
 def predicted_profile(model, task: TaskSpec, init_info: dict) -> np.ndarray | None:
     """The theory's G(k), k = 0..T-1 (eq. 11.7) for a gnode model whose weights are Gaussian,
-    from its ensemble (the gate as a constant of its mean E[G], exact for the task-aware
-    initialization's constant gate); None where the theory does not apply."""
+    from its ensemble; None where the theory does not apply.  A gate without weights on the
+    state or the input (the task-aware initialization's) is exact: constant, or a quenched
+    spread of biases (eqs. 11.14-11.15); a gate moved by the input only is its time average
+    (:func:`gnode.input_averaged_gate`), and a gate with state weights (PyTorch's
+    default) a constant one of its mean E[G] (approximations)."""
     import dmft
 
     from ..init import ensemble_of
@@ -350,7 +357,11 @@ def predicted_profile(model, task: TaskSpec, init_info: dict) -> np.ndarray | No
     ens = ensemble_of(model)
     x, ln = task.input_sample()
     stats = dmft.InputStatistics.from_batch(x, model.dt, lengths=ln)
-    if ens.gate is not None:
+    if ens.gate is not None and ens.gate.gain == 0 and ens.gate.input_gain > 0:
+        from ..init import input_averaged_gate
+        ens = ens.replace(gate=input_averaged_gate(
+            ens.gate, ens.gate.input_gain ** 2 * stats.second_moment))
+    elif ens.gate is not None and ens.gate.gain > 0:
         from dmft.kernels import gaussian_mean
         sig = dmft.activations.get_activation("sigmoid").fn
         fp = dmft.fixed_point(ens.replace(gate=None))
@@ -433,7 +444,8 @@ def run_one(cfg: dict, task: TaskSpec) -> dict:
     ``cfg``: task, model, init, seed, width, steps, batch, lr; a sweep point has init "sweep"
     and ``rho`` (the flow's autonomous spectral radius) and ``gate_timescale`` (1 / E[G]); an
     optional ``horizon`` is the memory span given to the task-aware rule (default the task's
-    length).
+    length), optional ``gate_spread`` (default True) and ``gate_input_gain`` (default 0) its
+    gate clause and the gate's input gain.
     """
     import torch
     model = build_model(cfg["model"], task, width=cfg["width"], seed=cfg["seed"])
@@ -441,7 +453,9 @@ def run_one(cfg: dict, task: TaskSpec) -> dict:
     if cfg["init"] == "sweep":
         info = _sweep_point_(model, task, cfg["rho"], cfg.get("gate_timescale"), cfg["seed"])
     else:
-        info = initialize_(model, cfg["init"], task, seed=cfg["seed"], horizon=cfg.get("horizon"))
+        info = initialize_(model, cfg["init"], task, seed=cfg["seed"], horizon=cfg.get("horizon"),
+                           gate_spread=cfg.get("gate_spread", True),
+                           gate_input_gain=cfg.get("gate_input_gain", 0.0))
     init_seconds = time.perf_counter() - t0
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg["seed"])
