@@ -45,6 +45,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 from scipy import optimize, signal, special
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
@@ -671,34 +672,46 @@ def _growth_one_class(d: float, Afull: np.ndarray, n_steps: int) -> np.ndarray:
 def _growth_classes(d: np.ndarray, wts: np.ndarray, Afull: np.ndarray,
                     n_steps: int) -> np.ndarray:
     """Eq. 11.15: eq. 11.7 per unit class c (a_c = 1 - delta_c), every class driven by the
-    population average D(n, m) = sum_c w_c D_c(n, m); G(k) = D(k, k)."""
-    a = (1.0 - d)[:, None]
-    b2 = (d * d)[:, None]
+    population average D(n, m) = sum_c w_c D_c(n, m); G(k) = D(k, k).  O(classes x n_steps^2)
+    in a compiled loop (a numpy reference is in tests/test_driven.py)."""
+    return _growth_kernel(np.ascontiguousarray(d, dtype=np.float64),
+                          np.ascontiguousarray(wts, dtype=np.float64),
+                          np.ascontiguousarray(Afull, dtype=np.float64), int(n_steps))
+
+
+@numba.njit(cache=True)
+def _growth_kernel(d, wts, Afull, n_steps):   # pragma: no cover - compiled
+    nc = d.size
     G = np.empty(n_steps + 1)
     G[0] = 1.0
-    S = np.zeros((d.size, 1))
-    expo = np.arange(2 * n_steps + 2)
-    pw = np.where(a > 0, np.abs(a) ** expo, (expo == 0) * 1.0)   # a_c^j
+    S = np.zeros((nc, n_steps + 2))       # row c: S_c(n, 0..n)
+    new = np.zeros((nc, n_steps + 2))
+    pw = np.empty((nc, 2 * n_steps + 2))  # a_c^j
+    for c in range(nc):
+        a = 1.0 - d[c]
+        pw[c, 0] = 1.0
+        for j in range(1, 2 * n_steps + 2):
+            pw[c, j] = pw[c, j - 1] * a
+    dbar = np.empty(n_steps + 1)
     for n in range(n_steps):
-        Dc = pw[:, n:2 * n + 1] + S                     # D_c(n, m), m = 0..n
-        K = b2 * (Afull[n::-1] * (wts @ Dc))            # delta_c^2 A(n - m) D(n, m)
-        r = a * S[:, 1:] - a * a * S[:, :-1] + K[:, :-1]
-        new = np.empty((d.size, n + 2))
-        new[:, 0] = 0.0
-        # columns m + 1 = 1..n: x_{m+1} = a_c x_m + r_m, per class
-        new[:, 1:n + 1] = _first_order(a[:, 0], r) if n else r
-        new[:, n + 1] = 2 * a[:, 0] * new[:, n] - a[:, 0] ** 2 * S[:, n] + K[:, n]
-        S = new
-        G[n + 1] = float(wts @ (pw[:, 2 * n + 2] + S[:, n + 1]))
+        for m in range(n + 1):            # the population average D(n, m)
+            acc = 0.0
+            for c in range(nc):
+                acc += wts[c] * (pw[c, n + m] + S[c, m])
+            dbar[m] = acc * Afull[n - m]
+        g = 0.0
+        for c in range(nc):
+            a = 1.0 - d[c]
+            b2 = d[c] * d[c]
+            new[c, 0] = 0.0
+            for m in range(n):            # S_c(n + 1, m + 1)
+                new[c, m + 1] = a * new[c, m] + a * S[c, m + 1] - a * a * S[c, m] \
+                    + b2 * dbar[m]
+            new[c, n + 1] = 2.0 * a * new[c, n] - a * a * S[c, n] + b2 * dbar[n]
+            g += wts[c] * (pw[c, 2 * n + 2] + new[c, n + 1])
+        G[n + 1] = g
+        S, new = new, S
     return G
-
-
-def _first_order(a: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """x_j = a x_{j-1} + r_j (x_{-1} = 0) for each row, a per row."""
-    out = np.empty_like(r)
-    for c in range(a.size):
-        out[c] = signal.lfilter([1.0], [1.0, -a[c]], r[c])
-    return out
 
 
 def constant_gate(ens: Ensemble, gamma: float) -> Ensemble:

@@ -21,23 +21,25 @@ __all__ = ["warmup", "cache_is_warm", "KERNEL_GROUPS"]
 #: what :func:`warmup` compiles, in order (name -> what runs)
 KERNEL_GROUPS = ("integrate", "integrate (parallel batch)", "lyapunov spectrum",
                  "two trajectories", "lyapunov spectrum, two-layer flow", "sampled DMFT",
-                 "spectrum theory")
+                 "spectrum theory", "gradient growth of a gate spread")
 
 
 #: the kernels each part of the package calls (what :func:`cache_is_warm` looks at); the
 #: spectrum theory's kernels (dmft._site) are left out: its chaotic-state sweeps take tens of
 #: seconds even compiled, too long for a warmup, which runs it at a stable point only
 USES = {"simulate": ("_integrate_span", "_lyap_chunk", "_orthonormal_frame"),
-        "sampled": ("heun_linear", "tangent_heun", "euler_linear", "tangent_euler")}
+        "sampled": ("heun_linear", "tangent_heun", "euler_linear", "tangent_euler"),
+        "driven": ("_growth_kernel",)}
 
 
 def _dispatchers(uses: tuple[str, ...] = tuple(USES)) -> list:
+    from dmft import _driven
     from dmft._sampled import site
     from simulate import _integrate, _lyapunov
 
     where = {"_integrate_span": _integrate, "_lyap_chunk": _lyapunov,
              "_orthonormal_frame": _lyapunov, "heun_linear": site, "tangent_heun": site,
-             "euler_linear": site, "tangent_euler": site}
+             "euler_linear": site, "tangent_euler": site, "_growth_kernel": _driven}
     return [getattr(where[name], name) for use in uses for name in USES[use]]
 
 
@@ -80,6 +82,9 @@ def _groups() -> list[tuple[str, Callable[[], object]]]:
             for m in (None, 0.25) for w in (1, 4)]),
         ("spectrum theory", lambda: dmft.spectrum(dmft.Ensemble.elman(0.5), s=[-1.25, -0.75],
                                                   n_paths=16, grid_error=False)),
+        ("gradient growth of a gate spread", lambda: dmft.gradient_growth(dmft.driven(
+            dmft.Ensemble.elman(0.5).replace(gate=dmft.Gate(0.0, -2.0, 1.0, 0.0)), dt=1.0),
+            4)),
     ]
 
 

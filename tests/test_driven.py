@@ -294,6 +294,45 @@ def test_a_gate_spread_keeps_the_gradient_longer(monkeypatch):
     assert np.max(np.abs(np.log(g96) - np.log(Gs))) < 5e-3
 
 
+def _growth_classes_reference(d, wts, Afull, n_steps):
+    """Pure-numpy eq. 11.15 (the reference of the compiled dmft._driven._growth_kernel)."""
+    from scipy import signal
+    a = (1.0 - d)[:, None]
+    b2 = (d * d)[:, None]
+    G = np.empty(n_steps + 1)
+    G[0] = 1.0
+    S = np.zeros((d.size, 1))
+    expo = np.arange(2 * n_steps + 2)
+    pw = np.abs(a) ** expo
+    for n in range(n_steps):
+        Dc = pw[:, n:2 * n + 1] + S
+        K = b2 * (Afull[n::-1] * (wts @ Dc))
+        r = a * S[:, 1:] - a * a * S[:, :-1] + K[:, :-1]
+        new = np.empty((d.size, n + 2))
+        new[:, 0] = 0.0
+        if n:
+            new[:, 1:n + 1] = [signal.lfilter([1.0], [1.0, -ac], rc)
+                               for ac, rc in zip(a[:, 0], r, strict=True)]
+        new[:, n + 1] = 2 * a[:, 0] * new[:, n] - a[:, 0] ** 2 * S[:, n] + K[:, n]
+        S = new
+        G[n + 1] = float(wts @ (pw[:, 2 * n + 2] + S[:, n + 1]))
+    return G
+
+
+def test_class_growth_kernel_matches_its_numpy_reference():
+    """The compiled recursion of eq. 11.15 = the numpy one to rounding (1e-12 relative), and
+    with one class it is eq. 11.7's one-class recursion."""
+    from dmft._driven import _growth_classes, _growth_one_class
+    rng = np.random.default_rng(0)
+    d = rng.uniform(0.001, 1.0, 7)
+    wts = rng.dirichlet(np.ones(7))
+    A = 0.3 + 0.5 * np.exp(-np.arange(60) / 5.0)
+    fast = _growth_classes(d, wts, A, 59)
+    assert fast == pytest.approx(_growth_classes_reference(d, wts, A, 59), rel=1e-12)
+    one = _growth_classes(d[:1], np.ones(1), A, 59)
+    assert one == pytest.approx(_growth_one_class(float(d[0]), A, 59), rel=1e-12)
+
+
 # ----------------------------------------------------------------------------- gated, sampled
 @pytest.mark.slow
 def test_sampled_with_a_constant_gate_is_the_closed_driven_theory():
