@@ -583,7 +583,7 @@ def task_init_(model, *, horizon: float, seed: int | np.random.Generator, inputs
        biases get a spread of time scales, b_i ~ N(mu_z, sigma_z^2) with sigma_z = -mu_z / 2
        (the fastest 2.3 %, mu_z + 2 sigma_z, at the open gate: the response of PyTorch's
        default) and mu_z the largest with sqrt(G(steps)) >= e^-kappa for this quenched spread
-       (eqs. 11.14-11.15); without it, every unit gets the same gate, closed to the largest
+       (eqs. 11.14-11.16); without it, every unit gets the same gate, closed to the largest
        E[G] that keeps sqrt(G(steps)) >= e^-kappa (a constant gate rescales time, eq. 6.7).
        Either way the memory is held by the gates' time scales, not by a flow near its edge
        (docs/theory.md 11.5).
@@ -611,7 +611,8 @@ def task_init_(model, *, horizon: float, seed: int | np.random.Generator, inputs
     gains, bias_std, input_gain : optional
         Relative flow gains (scaled together by the rule), bias spreads, input gain.
     gate_gain, gate_bias_std, gate_input_gain : float
-        Gate scales (g_z, sigma_z, g_xz).
+        Gate scales (g_z, sigma_z, g_xz); with ``gate_spread`` the rule sets sigma_z, and
+        ``gate_bias_std`` must be 0.
     kappa : float
         Tolerated decay of the gradient norm over the horizon, e^-kappa (rule 3).
     gate_spread : bool
@@ -631,6 +632,10 @@ def task_init_(model, *, horizon: float, seed: int | np.random.Generator, inputs
     field = field_of(model)
     horizon = _positive("horizon", horizon)
     kappa = _positive("kappa", kappa)
+    gate_spread = _v.flag("gate_spread", gate_spread)
+    if gate_spread and gate_bias_std != 0:
+        raise ValueError("gate_bias_std is set by the rule's spread of time scales (eq. 11.16); "
+                         "give it with gate_spread=False")
     if not field.leak:
         raise ValueError("task_init_ needs a leaky model (a non-leaky flow has no stationary "
                          "state, docs/theory.md section 3)")

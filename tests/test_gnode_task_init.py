@@ -156,7 +156,8 @@ def test_gate_spread_holds_the_gradient_over_the_horizon(make):
     (dict(horizon=10, inputs=np.ones((4, 10))), "inputs"),
     (dict(horizon=10, inputs=np.ones((4, 10, 3))), "inputs"),
     (dict(horizon=10, inputs=np.full((4, 10, 2), np.nan)), "non-finite"),
-    (dict(horizon=10, kappa=0.0), "kappa")])
+    (dict(horizon=10, kappa=0.0), "kappa"), (dict(horizon=10, gate_spread=1), "gate_spread"),
+    (dict(horizon=10, gate_bias_std=0.5), "gate_bias_std")])
 def test_bad_arguments_name_the_argument(kw, match):
     m = NODE(16, 2, 1, flow_hidden=(16,))
     with pytest.raises((ValueError, TypeError), match=match):
