@@ -413,7 +413,7 @@ def _lyapunov_quenched(setup: _Setup, A, w, spacing) -> float:
 
         def filt(lam):
             return (wts / ((1.0 + taus * lam) ** 2 + (taus * w) ** 2)).sum(0)
-        rate = setup.tau_fast   # lambda in units of the fastest class
+        unit = setup.tau_fast   # the first bracket: lambda = 0.5 / (fastest time constant)
     else:
         d = setup.deltas[:, None]
         theta = w * spacing
@@ -421,17 +421,17 @@ def _lyapunov_quenched(setup: _Setup, A, w, spacing) -> float:
         def filt(mu):
             r = math.exp(-mu)
             return (wts * d * d * r * r / _map_denominator(d, r, theta)).sum(0)
-        rate = spacing
+        unit = 1.0              # mu per step: the first bracket 0.5
 
     def log_nu(x):
         nu, state["v"] = _perron(A, filt(x), state["v"])
         return math.log(nu)
     if log_nu(0.0) <= 0.0:
         return 0.0
-    hi = 0.5 / rate
+    hi = 0.5 / unit
     while log_nu(hi) > 0.0:
         hi *= 2.0
-        if hi > 1e6 / rate:   # pragma: no cover - nu is bounded by max A x filter(0)
+        if hi > 1e6 / unit:   # pragma: no cover - nu is bounded by max A x filter(0)
             raise ConvergenceError("driven: no root of nu = 1 for the quenched gate", hi=hi)
     x = optimize.brentq(log_nu, 0.0, hi, xtol=1e-13, rtol=1e-12)
     return float(x) if setup.delta is None else float(x) / spacing
