@@ -38,7 +38,7 @@ if args.fast:
              "adding-20": (("gnode",), ("default", "task"))}
     SWEEP = {("copy-20", "gnode"): ((0.5, 0.72), (2.0, 20.0))}
     SWEEP_SEEDS = SEEDS
-    LONG, EXTRA_INITS, LONG_LR, SPAN, GATE_INPUT = {}, {}, {}, {}, {}
+    LONG, EXTRA_INITS, LONG_LR, SPAN, GATE_INPUT, LONG_BUDGET = {}, {}, {}, {}, {}, {}
 elif os.environ.get("GNODE_TRAINABILITY_FULL", "0") not in ("", "0"):
     # the whole plan of the issue (hours on one core; not yet run)
     WIDTH, SEEDS, STEPS = 64, (0, 1, 2), 200
@@ -54,7 +54,7 @@ elif os.environ.get("GNODE_TRAINABILITY_FULL", "0") not in ("", "0"):
             "adding-300": (("gnode", "gru"), ("default", "task"), (0, 1, 2), 150),
             "copy-1000": (("gnode", "gru"), ("default", "task"), (0, 1, 2), 80),
             "adding-1000": (("gnode", "gru"), ("default", "task"), (0, 1, 2), 80)}
-    LONG_LR, SPAN, GATE_INPUT = {}, {}, {}
+    LONG_LR, SPAN, GATE_INPUT, LONG_BUDGET = {}, {}, {}, {}
 else:
     # the reduced plan that was run for docs/trainability.md (about 2 h on one core): at
     # T = 100 the models and inits below (every gnODE init on adding), GRU default only, the
@@ -67,7 +67,8 @@ else:
              "flipflop": short, "digits": short, "JapaneseVowels": short,
              "BasicMotions": short}
     SWEEP = {(t, m): ((0.45, 0.72, 0.9), (2.0, 20.0, 200.0))
-             for t, m in (("adding-100", "gnode"), ("adding-100", "mgru"))}
+             for t, m in (("adding-100", "gnode"), ("adding-100", "mgru"), ("copy-100", "gnode"),
+                          ("copy-100", "mgru"), ("adding-300", "gnode"))}
     SWEEP_SEEDS = (0, 1)
     EXTRA_INITS = {"adding-100": (("gnode",), ("orthogonal", "identity", "our_normal"))}
     LONG = {"copy-300": (("gnode", "gru"), ("default", "task"), (0, 1, 2), 150),
@@ -77,6 +78,9 @@ else:
     # the unbounded gnODE diverged in training on copy-300 at lr 3e-3: the same runs (every
     # model and init of the row) at a third of the learning rate
     LONG_LR = {"copy-300": (("gnode", "gru"), ("default", "task"), (0, 1, 2), 150, 1e-3)}
+    # the same T = 300 rows at four times the budget: is it the budget that stops them?
+    LONG_BUDGET = {t: (("gnode", "gru"), ("default", "task"), (0, 1, 2), 600)
+                   for t in ("copy-300", "adding-300")}
     # the flip-flop needs memory over the interval between two pulses of one bit (12 pulses on
     # 3 bits per 100-bin trial: 25 bins), not over the trial: the rule given that span (25);
     # and its targets follow a pulse from its first bin, so the gradient it needs reaches back
@@ -94,11 +98,17 @@ def cfg(task, model, init, seed, steps=STEPS, lr=LR, **extra):
                 batch=16, lr=lr, **extra)
 
 
+def budget(task):
+    """The optimizer steps of a task's plain runs (the T = 300 and 1000 rows have their own)."""
+    return LONG[task][3] if task in LONG else STEPS
+
+
 def plain(c):
-    """A run (its cfg, or a table row) at the common learning rate with the rule given the
-    task's own length and its default gate clause: the runs the sweeps and the bars compare."""
+    """A run (its cfg, or a table row) at the common learning rate and budget with the rule
+    given the task's own length and its default gate clause: the runs the sweeps and the bars
+    compare."""
     return c["lr"] == LR and c.get("horizon") is None and c.get("gate_spread") is None \
-        and c.get("gate_input_gain") is None
+        and c.get("gate_input_gain") is None and c["steps"] == budget(c["task"])
 
 
 GATED = ("gnode", "mgru")
@@ -113,12 +123,14 @@ for s in SEEDS:   # further inits of some models (after every table run of all s
         configs += [cfg(t, m, i, s) for m in models for i in inits if applicable(m, i)]
 for s in SWEEP_SEEDS:
     for (t, model), (rhos, gates) in SWEEP.items():
-        configs += [cfg(t, model, "sweep", s, rho=r, gate_timescale=g) for r in rhos
-                    for g in gates]
+        configs += [cfg(t, model, "sweep", s, budget(t), rho=r, gate_timescale=g)
+                    for r in rhos for g in gates]
 configs += [cfg(t, m, i, s, steps) for t, (models, inits, seeds, steps) in LONG.items()
             for m in models for i in inits if applicable(m, i) for s in seeds]
 configs += [cfg(t, m, i, s, steps, lr=lr)
             for t, (models, inits, seeds, steps, lr) in LONG_LR.items()
+            for m in models for i in inits if applicable(m, i) for s in seeds]
+configs += [cfg(t, m, i, s, steps) for t, (models, inits, seeds, steps) in LONG_BUDGET.items()
             for m in models for i in inits if applicable(m, i) for s in seeds]
 configs += [cfg(t, m, "task", s, horizon=h) for t, (models, hs) in SPAN.items() for h in hs
             for m in models for s in SEEDS]
@@ -136,7 +148,7 @@ t0 = time.perf_counter()
 runs = run_suite(configs, cache=cache, progress=not args.fast)
 wall = time.perf_counter() - t0
 table = summarize([r for r in runs if r["cfg"]["init"] != "sweep"],
-                  fields=("task", "model", "init", "lr", "horizon", "gate_spread",
+                  fields=("task", "model", "init", "lr", "steps", "horizon", "gate_spread",
                           "gate_input_gain"))
 
 
@@ -144,7 +156,7 @@ table = summarize([r for r in runs if r["cfg"]["init"] != "sweep"],
 def single(c):
     """A run or row of the rule with one closed gate, otherwise as :func:`plain`."""
     return c["lr"] == LR and c.get("horizon") is None and c.get("gate_spread") is False \
-        and c.get("gate_input_gain") is None
+        and c.get("gate_input_gain") is None and c["steps"] == budget(c["task"])
 
 
 def task_choice(task, model, which=plain):
@@ -196,8 +208,13 @@ for (t, model), (rhos, gates) in SWEEP.items():
 # ----------------------------------------------------------------------------- gradients
 FLOOR = -150.0   # log G below which a float32 measurement is near its floor (numbers below)
 pairs = []   # (task, model, init, lag, measured, predicted) in log
-for r in runs:   # a run at another learning rate has the same initialization: counted once
-    if r["grad_predicted"] is None or r["cfg"]["lr"] != LR:
+def rerun(c):
+    """A run that repeats another's initialization (another learning rate or budget)."""
+    return c["lr"] != LR or (c["task"] in LONG_BUDGET and c["steps"] == LONG_BUDGET[c["task"]][3])
+
+
+for r in runs:   # a rerun has the same initialization: counted once
+    if r["grad_predicted"] is None or rerun(r["cfg"]):
         continue
     for lag, gm, gp in zip(r["lags"], r["grad_measured"], r["grad_predicted"], strict=True):
         if gm > 0 and gp > 0 and math.isfinite(gm) and math.isfinite(gp):
@@ -206,7 +223,7 @@ for r in runs:   # a run at another learning rate has the same initialization: c
 at_horizon = {}
 for r in runs:
     c = r["cfg"]
-    if r["grad_predicted"] is None or c["init"] == "sweep" or c["lr"] != LR:
+    if r["grad_predicted"] is None or c["init"] == "sweep" or rerun(c):
         continue
     key = f"{c['task']}/{c['model']}/{c['init']}" + (
         f" (span {c['horizon']})" if c.get("horizon") else "") + (
@@ -235,10 +252,12 @@ def _clipped_bars(ax, x, vals, width, label):
                     va="top", fontsize=6)
 
 
-n_sw = max(1, len(sweeps))
-fig, axes = plt.subplots(2, n_sw + 1, figsize=(5 * (n_sw + 1), 8.5), squeeze=False)
+n_panels = len(sweeps) + 3   # the sweeps, the gradient scatter, two bar charts
+n_rows = -(-n_panels // 3)
+fig, axes = plt.subplots(n_rows, 3, figsize=(16, 4.3 * n_rows), squeeze=False)
+panels = list(axes.flat)
 for j, (t, sw) in enumerate(sweeps.items()):
-    ax = axes[0, j]
+    ax = panels[j]
     im = ax.imshow(np.array(sw["loss"]), origin="lower", cmap="viridis", aspect="auto",
                    vmin=0, vmax=max(1.0, float(np.nanmax(sw["loss"]))))
     ax.set_xticks(range(len(sw["gate_timescale"])), [f"{g:g}" for g in sw["gate_timescale"]])
@@ -263,7 +282,7 @@ for j, (t, sw) in enumerate(sweeps.items()):
     ax.set(xlabel="gate time scale 1 / E[G] (steps)", ylabel="flow radius rho",
            title=f"{t}: final loss / chance")
     fig.colorbar(im, ax=ax, fraction=0.046)
-ax = axes[0, -1]
+ax = panels[len(sweeps)]
 if pairs:
     m = np.array([p[4] for p in pairs])
     p = np.array([p[5] for p in pairs])
@@ -274,7 +293,7 @@ if pairs:
     ax.text(lim[0], -190.0, "float32 measurement floor", fontsize=7, color="gray")
 ax.set(xlabel="predicted log G(k) (theory)", ylabel=f"measured log G(k) (N = {WIDTH})",
        title="gradient norm at init: theory vs measurement")
-ax = axes[1, 0]
+ax = panels[len(sweeps) + 1]
 tasks = list(TABLE) + list(LONG)
 bars = [(i, i, plain) for i in INITS] + [("task", "task (one gate)", single)]
 for k, (init, label, which) in enumerate(bars):
@@ -288,7 +307,7 @@ ax.set_xticks(range(len(tasks)), tasks, rotation=30, fontsize=7)
 ax.axhline(1.0, color="k", lw=0.6)
 ax.set(ylabel="final loss / chance", title="gnODE: initializations", ylim=(0, YMAX))
 ax.legend(fontsize=6, ncol=2)
-ax = axes[1, 1] if axes.shape[1] > 1 else axes[1, 0]
+ax = panels[len(sweeps) + 2]
 for k, model in enumerate(MODELS_ALL):
     vals = []
     for t in tasks:
@@ -299,7 +318,7 @@ ax.set_xticks(range(len(tasks)), tasks, rotation=30, fontsize=7)
 ax.axhline(1.0, color="k", lw=0.6)
 ax.set(ylabel="best final loss / chance", title="models (best init each)", ylim=(0, YMAX))
 ax.legend(fontsize=6)
-for ax in axes[1, 2:]:
+for ax in panels[n_panels:]:
     ax.axis("off")
 
 numbers = {"width": WIDTH, "seeds": list(SEEDS), "steps": STEPS, "n_runs": len(runs),
