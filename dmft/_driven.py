@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 
 import numba
 import numpy as np
-from scipy import optimize, signal, special
+from scipy import optimize, special
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
 from . import _validate as _v
@@ -166,7 +166,6 @@ class _Setup:
     gammas: np.ndarray = field(default_factory=lambda: np.ones(1))
     weights: np.ndarray = field(default_factory=lambda: np.ones(1))
     tau_slow: float = 1.0
-    tau_fast: float = 1.0
 
     @property
     def quenched(self) -> bool:
@@ -179,6 +178,10 @@ class _Setup:
     @property
     def taus(self) -> np.ndarray:
         return self.tau0 / self.gammas
+
+    @property
+    def tau_fast(self) -> float:
+        return self.tau0 / float(self.gammas.max())
 
 
 def gate_classes(gate, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -229,8 +232,7 @@ def _scope(ens: Ensemble, inputs, dt) -> _Setup:
     gx2 = ens.input_gain ** 2 if (inputs is not None and ens.input_dim > 0) else 0.0
     plain = ens.replace(gate=None, input_dim=0, input_gain=0.0, tau=tau)
     return _Setup(plain, tau, delta, gamma, layers, first.gain ** 2, first.bias_std ** 2, gx2,
-                  tau0=ens.tau, gammas=gammas, weights=weights, tau_slow=slow,
-                  tau_fast=ens.tau / float(gammas.max()))
+                  tau0=ens.tau, gammas=gammas, weights=weights, tau_slow=slow)
 
 
 # ----------------------------------------------------------------------------- grid
@@ -642,38 +644,14 @@ def gradient_growth(result: DrivenResult, n_steps: int) -> np.ndarray:
     tail = max(1, A.size // 10)
     Afull = np.concatenate([A, np.full(max(0, n_steps + 1 - A.size), A[-tail:].mean())])
     d = result.gate_classes * (result.dt / result.ensemble.tau)
-    if d.size == 1:
-        return _growth_one_class(float(d[0]), Afull, n_steps)
     return _growth_classes(d, result.gate_weights, Afull, n_steps)
-
-
-def _growth_one_class(d: float, Afull: np.ndarray, n_steps: int) -> np.ndarray:
-    """Eq. 11.7 for one gate value (delta = d)."""
-    a = 1.0 - d
-    b2 = d * d
-    G = np.empty(n_steps + 1)
-    G[0] = 1.0
-    S = np.zeros(1)                       # row n: S(n, 0..n)
-    pw = a ** np.arange(2 * n_steps + 2) if a > 0 else (np.arange(2 * n_steps + 2) == 0) * 1.0
-    for n in range(n_steps):
-        D = pw[n:2 * n + 1] + S           # D(n, m), m = 0..n  (a^{n+m})
-        K = b2 * Afull[n::-1] * D         # A(n - m) D(n, m)
-        # columns m + 1 = 1..n: x_{m+1} = a x_m + (a S(n, m+1) - a^2 S(n, m) + K(n, m))
-        r = a * S[1:] - a * a * S[:-1] + K[:-1]
-        new = np.empty(n + 2)
-        new[0] = 0.0
-        new[1:n + 1] = signal.lfilter([1.0], [1.0, -a], r) if n else r
-        new[n + 1] = 2 * a * new[n] - a * a * S[n] + K[n]
-        S = new
-        G[n + 1] = pw[2 * n + 2] + S[n + 1]
-    return G
 
 
 def _growth_classes(d: np.ndarray, wts: np.ndarray, Afull: np.ndarray,
                     n_steps: int) -> np.ndarray:
     """Eq. 11.15: eq. 11.7 per unit class c (a_c = 1 - delta_c), every class driven by the
-    population average D(n, m) = sum_c w_c D_c(n, m); G(k) = D(k, k).  O(classes x n_steps^2)
-    in a compiled loop (a numpy reference is in tests/test_driven.py)."""
+    population average D(n, m) = sum_c w_c D_c(n, m); G(k) = D(k, k) (one class: eq. 11.7).
+    O(classes x n_steps^2) in a compiled loop (a numpy reference is in tests/test_driven.py)."""
     return _growth_kernel(np.ascontiguousarray(d, dtype=np.float64),
                           np.ascontiguousarray(wts, dtype=np.float64),
                           np.ascontiguousarray(Afull, dtype=np.float64), int(n_steps))

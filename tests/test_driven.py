@@ -320,9 +320,10 @@ def _growth_classes_reference(d, wts, Afull, n_steps):
 
 
 def test_class_growth_kernel_matches_its_numpy_reference():
-    """The compiled recursion of eq. 11.15 = the numpy one to rounding (1e-12 relative), and
-    with one class it is eq. 11.7's one-class recursion."""
-    from dmft._driven import _growth_classes, _growth_one_class
+    """The compiled recursion of eq. 11.15 = the numpy one to rounding (1e-12 relative), with
+    seven classes and with one (eq. 11.7; its closed form at a fixed point is checked in
+    test_gradient_growth_closed_form_at_a_fixed_point)."""
+    from dmft._driven import _growth_classes
     rng = np.random.default_rng(0)
     d = rng.uniform(0.001, 1.0, 7)
     wts = rng.dirichlet(np.ones(7))
@@ -330,7 +331,7 @@ def test_class_growth_kernel_matches_its_numpy_reference():
     fast = _growth_classes(d, wts, A, 59)
     assert fast == pytest.approx(_growth_classes_reference(d, wts, A, 59), rel=1e-12)
     one = _growth_classes(d[:1], np.ones(1), A, 59)
-    assert one == pytest.approx(_growth_one_class(float(d[0]), A, 59), rel=1e-12)
+    assert one == pytest.approx(_growth_classes_reference(d[:1], np.ones(1), A, 59), rel=1e-12)
 
 
 # ----------------------------------------------------------------------------- gated, sampled
