@@ -410,35 +410,59 @@ def _torch_memory(quick):
               f"(N x N = {n / (k + 1):.1f} blocks; no trajectory stored)")
 
 
-def _torch_gpu(ens, device):
-    """The reference run on a CUDA device, and CUDA against CPU at N = 512."""
+def _torch_gpu(ens, device, n_ref=4096, k_ref=1024, t_ref=2500.0, save=None):
+    """The reference run on a CUDA device, and CUDA against CPU at N = 512.
+
+    Before the timed run, a 25-step run of the same size warms cuBLAS / cuSOLVER (their
+    handles and workspaces) and prints the time per step, so that a run that would outlast its
+    budget is seen before it starts. ``save``: a .npz path for the reference run's exponents
+    and standard errors (to set against the spectrum theory, docs/spectrum.md).
+    """
     import torch
 
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
     net = simulate.sample(ens, 512, seed=2)
     kw = dict(t_max=20.0, dt=0.1, t_transient=10.0, t_transient_tangent=5.0, backend="torch")
     a = simulate.lyapunov_spectrum(net, 128, device="cpu", **kw)
     b = simulate.lyapunov_spectrum(net, 128, device=device, **kw)
     print(f"[torch {device} vs cpu, N=512 k=128 rk4 T=20] max|d lambda| = "
-          f"{np.max(np.abs(a.exponents - b.exponents)):.1e}")
-    net = simulate.sample(ens, 4096, seed=3)
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    res, el = timed(lambda: simulate.lyapunov_spectrum(
-        net, 1024, t_max=2500.0, dt=0.1, t_transient=0.0, t_transient_tangent=0.0,
-        trace="none", backend="torch", device=device))
-    print(f"[torch {device} N=4096 k=1024 rk4 dt=0.1 T=2500] {el:.0f} s against the reference's "
-          f"133 GPU-seconds (ratio {el / 133:.2f}, target <= 1); lambda_max = "
-          f"{res.lambda_max:.4f} +- {res.stderr[0]:.4f}; peak device memory "
-          f"{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
+          f"{np.max(np.abs(a.exponents - b.exponents)):.1e} (largest |lambda| "
+          f"{np.max(np.abs(a.exponents)):.3f})", flush=True)
+    net = simulate.sample(ens, n_ref, seed=3)
+    run = dict(dt=0.1, t_transient=0.0, t_transient_tangent=0.0, trace="none",
+               backend="torch", device=device)
+    _, el = timed(lambda: (simulate.lyapunov_spectrum(net, k_ref, t_max=2.5, **run), sync()))
+    print(f"[torch {device} N={n_ref} k={k_ref}] warm-up, 25 RK4 steps: {el / 25 * 1e3:.2f} ms "
+          f"per step; the T={t_ref:g} run extrapolates to {el / 25 * t_ref / 0.1:.0f} s",
+          flush=True)
+    if torch.device(device).type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    res, el = timed(lambda: (simulate.lyapunov_spectrum(net, k_ref, t_max=t_ref, **run),
+                             sync())[0])
+    mem = (f"; peak device memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB"
+           if torch.device(device).type == "cuda" else "")
+    print(f"[torch {device} N={n_ref} k={k_ref} rk4 dt=0.1 T={t_ref:g}] {el:.0f} s against the "
+          f"reference's 133 GPU-seconds (ratio {el / 133:.2f}, target <= 1); lambda_max = "
+          f"{res.lambda_max:.4f} +- {res.stderr[0]:.4f}; sum of the {k_ref} exponents "
+          f"{np.sum(res.exponents):.3f}{mem}", flush=True)
+    if save:
+        np.savez(save, exponents=res.exponents, stderr=res.stderr, n=n_ref, t_max=t_ref,
+                 seconds=el)
 
 
-def torch_main(quick=False, device=None):
+def torch_main(quick=False, device=None, gpu_only=False, save=None):
     import torch
 
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     print(f"# simulate torch backend (torch {torch.__version__}, {torch.get_num_threads()} CPU "
           f"threads; device {dev}); ratios against the numba path measured in this run")
     ens = dmft.Ensemble.elman(3.0)
+    if gpu_only:
+        if dev.type != "cuda":
+            raise SystemExit("--gpu-only needs a CUDA device (torch sees none)")
+        print(f"# {torch.cuda.get_device_name(dev)}; only the CUDA lines (--gpu-only)")
+        _torch_gpu(ens, dev, save=save)
+        return
     _torch_rates(ens, quick)
     _torch_memory(quick)
     if dev.type == "cuda":
@@ -455,6 +479,11 @@ if __name__ == "__main__":
                    help="torch: benchmark the torch backend against the numba path")
     p.add_argument("--device", default=None,
                    help="torch device of --backend torch (default: cuda where present, else cpu)")
+    p.add_argument("--gpu-only", action="store_true",
+                   help="with --backend torch: only the CUDA lines (the reference run and the "
+                        "CUDA-CPU agreement), not the CPU rates and memory")
+    p.add_argument("--save", default=None, metavar="FILE.npz",
+                   help="with --gpu-only: save the reference run's exponents")
     p.add_argument("--memory-child", nargs=4, metavar=("N", "K", "BACKEND", "ENSEMBLE"),
                    help=argparse.SUPPRESS)
     p.add_argument("--cpu-time", action="store_true",
@@ -466,6 +495,6 @@ if __name__ == "__main__":
     if a.memory_child:
         memory_child(int(a.memory_child[0]), int(a.memory_child[1]), *a.memory_child[2:])
     elif a.backend == "torch":
-        torch_main(a.quick, a.device)
+        torch_main(a.quick, a.device, a.gpu_only, a.save)
     else:
         main(a.quick)
