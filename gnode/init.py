@@ -392,8 +392,8 @@ class TaskInit:
         Predicted rms gradient norm after ``horizon`` samples relative to its start,
         sqrt(G(steps)) (eq. 11.7): 1 is the target.
     rule : str
-        Which condition fixed the choice ("horizon", "state bound", "radius margin", either
-        of the last two with " + gate" or " + gate spread").
+        Which condition fixed the choice ("horizon", "state bound" or "edge", the last two
+        with " + gate" or " + gate spread" when the gate closes).
     seconds : float
     converged, message
     """
@@ -575,9 +575,12 @@ def task_init_(model, *, horizon: float, seed: int | np.random.Generator, inputs
        G(steps) = 1, the gradient neither grows nor decays over the horizon on average (as the
        horizon grows this tends to the driven edge of chaos, lambda_max = 0, which input moves
        to larger gains);
-    2. unbounded flows (ReLU and identity only), and every gated flow: c puts rho at the
-       finite-N stability margin :func:`max_stable_radius` (an unbounded flow has G < 1 at
-       every bounded state, and this is never the q* = inf edge of a biased flow);
+    2. unbounded flows (ReLU and identity only): c puts rho at the finite-N stability margin
+       :func:`max_stable_radius` (an unbounded flow has G < 1 at every bounded state, and
+       this is never the q* = inf edge of a biased flow); gated bounded flows (the mGRU): c
+       puts rho at the edge, rho = 1 (q* is finite at every gain of a bounded flow, so there
+       is no state bound to keep, and at the edge the tangent map contracts least, so the
+       gate of rule 3 closes least);
     3. a one-layer gate: E[G] = :data:`GATE_OPEN` unless the gradient over the horizon then
        falls below e^-kappa in norm.  Then, with ``gate_spread`` (the default), the gate
        biases get a spread of time scales, b_i ~ N(mu_z, sigma_z^2) with sigma_z = -mu_z / 2
@@ -673,9 +676,10 @@ def task_init_(model, *, horizon: float, seed: int | np.random.Generator, inputs
                          math.log(dmft.critical_gain(ens, rho=0.8)),
                          math.log(dmft.critical_gain(ens, rho=1.2)), "gain factor")
         c, rule = math.exp(logc), "horizon"
-    else:   # below the edge at the finite-N margin; a gate then sets the time scale
-        c = dmft.critical_gain(ens, rho=max_stable_radius(field.state_dim))
-        rule = "radius margin" if bounded else "state bound"
+    else:   # a gated bounded flow at the edge, an unbounded one at the finite-N margin; a
+        # gate then sets the time scale
+        c = dmft.critical_gain(ens, rho=1.0 if bounded else max_stable_radius(field.state_dim))
+        rule = "edge" if bounded else "state bound"
         floor = -2.0 * kappa
         if field.gated and task.log_growth(c, gamma) < floor:
             if gate_spread:
