@@ -420,7 +420,8 @@ def _torch_gpu(ens, device, n_ref=4096, k_ref=1024, t_ref=2500.0, save=None):
     """
     import torch
 
-    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+    cuda = torch.device(device).type == "cuda"
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     net = simulate.sample(ens, 512, seed=2)
     kw = dict(t_max=20.0, dt=0.1, t_transient=10.0, t_transient_tangent=5.0, backend="torch")
     a = simulate.lyapunov_spectrum(net, 128, device="cpu", **kw)
@@ -435,12 +436,12 @@ def _torch_gpu(ens, device, n_ref=4096, k_ref=1024, t_ref=2500.0, save=None):
     print(f"[torch {device} N={n_ref} k={k_ref}] warm-up, 25 RK4 steps: {el / 25 * 1e3:.2f} ms "
           f"per step; the T={t_ref:g} run extrapolates to {el / 25 * t_ref / 0.1:.0f} s",
           flush=True)
-    if torch.device(device).type == "cuda":
+    if cuda:
         torch.cuda.reset_peak_memory_stats()
     res, el = timed(lambda: (simulate.lyapunov_spectrum(net, k_ref, t_max=t_ref, **run),
                              sync())[0])
     mem = (f"; peak device memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB"
-           if torch.device(device).type == "cuda" else "")
+           if cuda else "")
     print(f"[torch {device} N={n_ref} k={k_ref} rk4 dt=0.1 T={t_ref:g}] {el:.0f} s against the "
           f"reference's 133 GPU-seconds (ratio {el / 133:.2f}, target <= 1); lambda_max = "
           f"{res.lambda_max:.4f} +- {res.stderr[0]:.4f}; sum of the {k_ref} exponents "

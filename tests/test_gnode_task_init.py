@@ -16,7 +16,13 @@ import pytest
 import torch
 
 import dmft
-from gnode.init import StabilityWarning, critical_, max_stable_radius, task_init_
+from gnode.init import (
+    StabilityWarning,
+    critical_,
+    gate_bias_for_timescale,
+    max_stable_radius,
+    task_init_,
+)
 from gnode.models import GNODE, MGRU, NODE, Elman
 
 #: finite-N excess of the spectral radius of a two-layer ReLU flow over the theory's rho,
@@ -106,10 +112,6 @@ def test_gate_closes_with_the_horizon():
     assert a.gate / b.gate == pytest.approx(10.0, rel=0.1)
 
 
-def _logit(p: float) -> float:
-    return math.log(p) - math.log1p(-p)
-
-
 def test_bounded_gated_flow_sits_at_the_edge():
     """Rule 2-3 for a bounded gated flow (the mGRU): rho at the edge, 1 (a tanh flow has a
     finite q* at every gain), and the gate closed to a gradient norm of e^-kappa over the
@@ -125,7 +127,7 @@ def test_bounded_gated_flow_sits_at_the_edge():
     assert r.rho == pytest.approx(1.0, rel=1e-6)
     assert r.gradient_ratio == pytest.approx(math.exp(-1.0), rel=0.01)
     ens = r.ensemble.scaled(dmft.critical_gain(r.ensemble, rho=max_stable_radius(64)))
-    ens = ens.replace(gate=dmft.Gate(0.0, _logit(r.gate), 0.0, 0.0))
+    ens = ens.replace(gate=dmft.Gate(0.0, gate_bias_for_timescale(1.0 / r.gate), 0.0, 0.0))
     g = dmft.gradient_growth(dmft.driven(ens, stats, dt=1.0), 100)[-1]
     assert math.sqrt(g) < 0.7 * math.exp(-1.0)   # the margin needs a more closed gate
     assert 0.01 < r.gate < 0.5
